@@ -1,0 +1,92 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, lowest first: CofferCrypto (no I/O) ← CofferKeys (root key providers) ←
+// CofferStore (PostgreSQL) ← CofferCore (domain services) ← CofferHTTP (routes) ← coffer (CLI).
+let package = Package(
+    name: "coffer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "coffer", targets: ["coffer"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    ],
+    targets: [
+        .target(
+            name: "CofferCrypto",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "CofferKeys",
+            dependencies: ["CofferCrypto"]
+        ),
+        .target(
+            name: "CofferMigrations",
+            path: "migrations",
+            resources: [.embedInCode("0001_initial.sql")]
+        ),
+        .target(
+            name: "CofferStore",
+            dependencies: [
+                "CofferCrypto", "CofferMigrations",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "CofferCore",
+            dependencies: [
+                "CofferCrypto", "CofferKeys", "CofferStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "CofferHTTP",
+            dependencies: [
+                "CofferCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "coffer",
+            dependencies: [
+                "CofferCore", "CofferHTTP", "CofferKeys", "CofferStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "CofferTestSupport",
+            dependencies: [
+                "CofferCrypto", "CofferStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/CofferTestSupport"
+        ),
+        .testTarget(name: "CofferCryptoTests", dependencies: ["CofferCrypto"]),
+        .testTarget(name: "CofferStoreTests", dependencies: ["CofferStore", "CofferMigrations", "CofferTestSupport"]),
+        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferTestSupport"]),
+        .testTarget(
+            name: "CofferHTTPTests",
+            dependencies: [
+                "CofferHTTP", "CofferTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "CofferCLITests", dependencies: ["CofferTestSupport", "CofferCrypto"]),
+    ]
+)

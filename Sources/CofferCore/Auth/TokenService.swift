@@ -1,0 +1,130 @@
+import CofferCrypto
+import CofferKeys
+import CofferStore
+import Foundation
+import Synchronization
+
+/// Issues RS256 access tokens and verifies them locally with the public key(s).
+///
+/// Verification refuses, before any signature check, a token whose `alg` is not RS256
+/// or whose `kid` is not a key Coffer publishes; then it checks the signature and every
+/// claim. A verified token is cached until its `exp`, so the RSA verification is paid
+/// once per token rather than once per request.
+public final class TokenService: Sendable {
+    /// A JWK Set, as `/.well-known/jwks.json` serves it.
+    public struct JWKSet: Codable, Sendable {
+        public let keys: [JWK]
+    }
+
+    /// A token just issued.
+    public struct Issued: Sendable {
+        public let token: String
+        public let expiresAt: Date
+    }
+
+    private let signer: any TokenSigner
+    private let verificationKeys: [String: RSAPublicKey]
+    private let issuer: String
+    private let audience: String
+    private let lifetime: Int
+    /// Tolerated clock difference between replicas for `nbf` and `iat`.
+    private let leeway: Int64 = 30
+    private let cache: Mutex<[String: Principal]> = Mutex([:])
+    private static let cacheLimit = 50_000
+
+    /// - Parameters:
+    ///   - signer: signs new tokens (a local RSA key, or KMS).
+    ///   - additionalVerificationKeys: older public keys whose tokens may still be valid.
+    ///   - lifetime: seconds from issue to expiry.
+    public init(signer: any TokenSigner, additionalVerificationKeys: [RSAPublicKey] = [], issuer: String, audience: String, lifetime: Int) {
+        self.signer = signer
+        var keys: [String: RSAPublicKey] = [:]
+        for key in [signer.publicKey] + additionalVerificationKeys { keys[key.jwkThumbprint] = key }
+        self.verificationKeys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.lifetime = lifetime
+    }
+
+    /// The published signing keys.
+    public var jwks: JWKSet {
+        JWKSet(keys: [signer.publicKey.jwk] + verificationKeys.values.filter { $0 != signer.publicKey }.map(\.jwk))
+    }
+
+    /// Issues a token for an authenticated API key.
+    public func issue(for key: APIKeyRecord, now: Date = Date()) async throws -> Issued {
+        let issuedAt = Int64(now.timeIntervalSince1970)
+        let claims = TokenClaims(
+            iss: issuer, aud: audience, sub: key.id, iat: issuedAt, nbf: issuedAt,
+            exp: issuedAt + Int64(lifetime), jti: UUID().uuidString.lowercased(), space: key.space, role: key.role
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let header = JWSHeader(alg: "RS256", typ: "JWT", kid: signer.publicKey.jwkThumbprint)
+        let signingInput = try CompactJWS.signingInput(header: header, payload: try encoder.encode(claims))
+        let signature = try await signer.signRS256(Array(signingInput.utf8))
+        return Issued(
+            token: CompactJWS.serialize(signingInput: signingInput, signature: signature),
+            expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp))
+        )
+    }
+
+    /// Verifies a bearer token and returns its principal.
+    /// - Throws: `unauthorized` with a code saying why; the token itself is never echoed.
+    public func verify(_ token: String, now: Date = Date()) throws -> Principal {
+        let nowSeconds = Int64(now.timeIntervalSince1970)
+        if let cached = cache.withLock({ $0[token] }) {
+            guard cached.expiresAt > nowSeconds else {
+                cache.withLock { _ = $0.removeValue(forKey: token) }
+                throw CofferError.unauthorized("the token has expired", code: "token_expired")
+            }
+            return cached
+        }
+        let principal = try verifyUncached(token, now: nowSeconds)
+        cache.withLock { cache in
+            if cache.count >= Self.cacheLimit {
+                cache = cache.filter { $0.value.expiresAt > nowSeconds }
+                if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            }
+            cache[token] = principal
+        }
+        return principal
+    }
+
+    private func verifyUncached(_ token: String, now: Int64) throws -> Principal {
+        let jws: CompactJWS
+        do {
+            jws = try CompactJWS(parsing: token)
+        } catch {
+            throw CofferError.unauthorized("the token is not a well-formed JWT", code: "invalid_token")
+        }
+        guard jws.header.alg == "RS256" else {
+            throw CofferError.unauthorized("the token's algorithm is not RS256", code: "invalid_token")
+        }
+        guard let kid = jws.header.kid, let key = verificationKeys[kid] else {
+            throw CofferError.unauthorized("the token's key id is not one of Coffer's signing keys", code: "invalid_token")
+        }
+        guard key.verifyRS256(signature: jws.signature, message: jws.signingInput) else {
+            throw CofferError.unauthorized("the token's signature does not verify", code: "invalid_token")
+        }
+        let claims: TokenClaims
+        do {
+            claims = try JSONDecoder().decode(TokenClaims.self, from: Data(jws.payload))
+        } catch {
+            throw CofferError.unauthorized("the token's claims are incomplete", code: "invalid_token")
+        }
+        guard claims.iss == issuer, claims.aud == audience else {
+            throw CofferError.unauthorized("the token was issued for another issuer or audience", code: "invalid_token")
+        }
+        guard claims.exp > now else {
+            throw CofferError.unauthorized("the token has expired", code: "token_expired")
+        }
+        guard claims.nbf <= now + leeway, claims.iat <= now + leeway else {
+            throw CofferError.unauthorized("the token is not valid yet", code: "invalid_token")
+        }
+        guard let role = Role(rawValue: claims.role), !claims.space.isEmpty, !claims.sub.isEmpty else {
+            throw CofferError.unauthorized("the token's claims are invalid", code: "invalid_token")
+        }
+        return Principal(apiKeyID: claims.sub, space: claims.space, role: role, tokenID: claims.jti, expiresAt: claims.exp)
+    }
+}

@@ -1,0 +1,69 @@
+import CofferStore
+import Foundation
+
+/// The kind of a config element (CONTRACT §3).
+public enum ConfigElementType: String, Sendable, Codable, CaseIterable {
+    case environmentVariable = "ENVIRONMENT_VARIABLE"
+    case fileMount = "FILE_MOUNT"
+}
+
+/// What a caller sends to create a stack or context.
+public struct OwnerInput: Sendable {
+    public var id: String
+    public var name: String
+    public var space: String
+    public var labels: [String]
+    public var description: String
+
+    public init(id: String, name: String, space: String, labels: [String], description: String) {
+        self.id = id
+        self.name = name
+        self.space = space
+        self.labels = labels
+        self.description = description
+    }
+}
+
+/// What a caller sends to set a config element. A file's value is base64.
+public struct ConfigElementInput: Sendable {
+    public var type: ConfigElementType
+    public var value: String
+    public var writeOnly: Bool
+    public var description: String
+
+    public init(type: ConfigElementType, value: String, writeOnly: Bool, description: String) {
+        self.type = type
+        self.value = value
+        self.writeOnly = writeOnly
+        self.description = description
+    }
+}
+
+/// A config element as listed: a write-only element's value is nil, its checksum shown.
+public struct ConfigElementView: Sendable, Equatable {
+    public var id: String
+    public var type: ConfigElementType
+    public var value: String?
+    public var writeOnly: Bool
+    public var checksum: String
+    public var description: String
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// One resolved element of a stack's runtime config, decrypted.
+public struct RuntimeConfigItem: Sendable, Equatable {
+    public var id: String
+    public var type: ConfigElementType
+    public var value: String
+    public var writeOnly: Bool
+    /// `stack` or `context:<id>`.
+    public var source: String
+}
+
+/// One page of a list.
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    /// Opaque; pass as `cursor` for the next page. Nil on the last page.
+    public var nextCursor: String?
+}

@@ -1,0 +1,85 @@
+import CofferCrypto
+import Foundation
+
+/// Input rules for stacks, contexts and config elements (CONTRACT §3).
+public enum ConfigValidation {
+    /// Largest environment variable value, bytes.
+    public static let maximumVariableBytes = 256 * 1024
+    /// Largest mounted file, bytes (decoded).
+    public static let maximumFileBytes = 2 * 1024 * 1024
+
+    /// Slugs: `^[a-z0-9][a-z0-9-]{0,62}$`.
+    public static func checkSlug(_ id: String, what: String) throws {
+        let bytes = Array(id.utf8)
+        let valid = (1...63).contains(bytes.count)
+            && bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
+            && bytes.first != 0x2d
+        guard valid else {
+            throw CofferError.invalidInput("\(what) must be 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'", code: "invalid_id")
+        }
+    }
+
+    /// Variable names: `^[A-Za-z_][A-Za-z0-9_]*$`, at most 255 characters.
+    public static func checkVariableName(_ name: String) throws {
+        let bytes = Array(name.utf8)
+        func isLetter(_ b: UInt8) -> Bool { (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x5f }
+        guard let first = bytes.first, isLetter(first), bytes.count <= 255,
+              bytes.allSatisfy({ isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) })
+        else {
+            throw CofferError.invalidInput("an environment variable name must match ^[A-Za-z_][A-Za-z0-9_]*$", code: "invalid_config_id")
+        }
+    }
+
+    /// File paths: relative, no `..` or empty segments, no control characters, at most 1024 bytes.
+    public static func checkFilePath(_ path: String) throws {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        let valid = !path.isEmpty && path.utf8.count <= 1024 && !path.hasPrefix("/")
+            && !segments.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." })
+            && !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0 == "\\" })
+        guard valid else {
+            throw CofferError.invalidInput("a file path must be relative, without '..', '.', empty segments, backslashes or control characters", code: "invalid_config_id")
+        }
+    }
+
+    /// The plaintext bytes to seal for an element, checked against the limits.
+    public static func plaintext(of input: ConfigElementInput, configID: String) throws -> [UInt8] {
+        switch input.type {
+        case .environmentVariable:
+            try checkVariableName(configID)
+            let bytes = Array(input.value.utf8)
+            guard bytes.count <= maximumVariableBytes else {
+                throw CofferError.tooLarge("an environment variable value may be at most 256 KiB")
+            }
+            return bytes
+        case .fileMount:
+            try checkFilePath(configID)
+            guard let data = Data(base64Encoded: input.value) else {
+                throw CofferError.invalidInput("a FILE_MOUNT value must be base64", code: "invalid_value")
+            }
+            guard data.count <= maximumFileBytes else {
+                throw CofferError.tooLarge("a mounted file may be at most 2 MiB")
+            }
+            return [UInt8](data)
+        }
+    }
+
+    /// Labels: 1 to 255 characters without control characters; at most 100 of them.
+    public static func checkLabels(_ labels: [String]) throws {
+        guard labels.count <= 100,
+              labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 && !$0.unicodeScalars.contains(where: { $0.value < 0x20 }) })
+        else {
+            throw CofferError.invalidInput("labels must be at most 100 non-empty strings of at most 255 characters", code: "invalid_labels")
+        }
+    }
+
+    /// Opaque cursors wrap the last id of a page.
+    static func encodeCursor(_ lastID: String) -> String { Base64URL.encode(Array(lastID.utf8)) }
+
+    static func decodeCursor(_ cursor: String?) throws -> String? {
+        guard let cursor, !cursor.isEmpty else { return nil }
+        guard let bytes = Base64URL.decode(cursor), let id = String(validating: bytes, as: UTF8.self) else {
+            throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor")
+        }
+        return id
+    }
+}

@@ -1,0 +1,143 @@
+import CofferCrypto
+import CofferStore
+import Foundation
+import Logging
+
+/// Everything Coffer reads from its environment (CONTRACT §1), parsed and checked once
+/// at the edge, then passed down. Holds the root key material, so it is never printed:
+/// ``summary`` is the printable view.
+public struct CofferConfiguration: Sendable {
+    /// The configured root of the key hierarchy.
+    public enum Encryption: Sendable {
+        case rsa(RSAPrivateKey)
+        case kms(encryptionKeyID: String, signingKeyID: String)
+    }
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable {
+        case json, text
+    }
+
+    public var encryption: Encryption
+    public var database: DatabaseSettings
+    public var httpHost: String = "0.0.0.0"
+    public var httpPort: Int = 8080
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+    public var jwtIssuer: String = "coffer"
+    public var jwtAudience: String = "coffer-api"
+    /// Lifetime of issued tokens, seconds.
+    public var tokenLifetime: Int = 3600
+    /// Age after which a data key is rotated automatically, seconds; nil is off.
+    public var dataKeyRotationPeriod: Int?
+    public var logLevel: Logger.Level = .info
+    public var logFormat: LogFormat
+
+    /// The longest token lifetime accepted.
+    public static let maximumTokenLifetime = 24 * 3600
+
+    /// Parses the environment.
+    /// - Parameters:
+    ///   - environment: the process environment (or a test's dictionary).
+    ///   - stdoutIsTerminal: decides the default log format.
+    /// - Throws: ``ConfigurationError`` naming the first variable that is wrong.
+    public init(environment: [String: String], stdoutIsTerminal: Bool = false) throws {
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else { return nil }
+            return raw
+        }
+
+        let type = value("ENCRYPTION_TYPE")?.lowercased() ?? "kms"
+        switch type {
+        case "rsa":
+            guard let base64 = environment["ENCRYPTION_RSA_PRIVATE_KEY"], !base64.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw ConfigurationError("ENCRYPTION_RSA_PRIVATE_KEY", "is required when ENCRYPTION_TYPE=rsa; set it to the base64 of an unencrypted RSA private key PEM (`base64 -w0 key.pem`)")
+            }
+            do {
+                self.encryption = .rsa(try RSAPrivateKey(base64PEM: base64))
+            } catch let error as RSAKeyError {
+                throw ConfigurationError("ENCRYPTION_RSA_PRIVATE_KEY", error.reason)
+            }
+        case "kms":
+            throw ConfigurationError("ENCRYPTION_TYPE", "kms is not supported by this build yet; set ENCRYPTION_TYPE=rsa and ENCRYPTION_RSA_PRIVATE_KEY")
+        default:
+            throw ConfigurationError("ENCRYPTION_TYPE", "must be `kms` or `rsa`")
+        }
+
+        self.database = try Self.databaseSettings(environment: environment)
+
+        if let host = value("COFFER_HTTP_HOST") { self.httpHost = host }
+        if let port = value("COFFER_HTTP_PORT") {
+            guard let number = Int(port), (1...65535).contains(number) else {
+                throw ConfigurationError("COFFER_HTTP_PORT", "must be a port number from 1 to 65535")
+            }
+            self.httpPort = number
+        }
+        self.tlsCertificateFile = value("COFFER_TLS_CERT_FILE")
+        self.tlsKeyFile = value("COFFER_TLS_KEY_FILE")
+        if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {
+            throw ConfigurationError(tlsCertificateFile == nil ? "COFFER_TLS_CERT_FILE" : "COFFER_TLS_KEY_FILE",
+                                     "must be set together with \(tlsCertificateFile == nil ? "COFFER_TLS_KEY_FILE" : "COFFER_TLS_CERT_FILE") to serve HTTPS")
+        }
+        if let issuer = value("COFFER_JWT_ISSUER") { self.jwtIssuer = issuer }
+        if let audience = value("COFFER_JWT_AUDIENCE") { self.jwtAudience = audience }
+        if let ttl = value("COFFER_TOKEN_TTL") {
+            guard let seconds = DurationText.seconds(ttl), seconds >= 60, seconds <= Self.maximumTokenLifetime else {
+                throw ConfigurationError("COFFER_TOKEN_TTL", "must be a duration from 1m to 24h, such as 15m or 1h")
+            }
+            self.tokenLifetime = seconds
+        }
+        if let period = value("COFFER_DATA_KEY_ROTATION_PERIOD") {
+            guard let seconds = DurationText.seconds(period), seconds >= 3600 else {
+                throw ConfigurationError("COFFER_DATA_KEY_ROTATION_PERIOD", "must be a duration of at least 1h, such as 7d")
+            }
+            self.dataKeyRotationPeriod = seconds
+        }
+        if let level = value("LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError("LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            self.logLevel = parsed
+        }
+        if let format = value("LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ConfigurationError("LOG_FORMAT", "must be `json` or `text`")
+            }
+            self.logFormat = parsed
+        } else {
+            self.logFormat = stdoutIsTerminal ? .text : .json
+        }
+    }
+
+    /// Parses just `DATABASE_URL`, for commands that need no root key.
+    public static func databaseSettings(environment: [String: String]) throws -> DatabaseSettings {
+        guard let url = environment["DATABASE_URL"]?.trimmingCharacters(in: .whitespacesAndNewlines), !url.isEmpty else {
+            throw ConfigurationError("DATABASE_URL", "is required; set it to postgres://user:password@host:port/database?sslmode=prefer")
+        }
+        do {
+            return try DatabaseSettings(url: url)
+        } catch let error as DatabaseSettingsError {
+            throw ConfigurationError("DATABASE_URL", error.reason)
+        }
+    }
+
+    /// What would be used, without any secret: for `coffer config check` and start-up logs.
+    public var summary: [(String, String)] {
+        var lines: [(String, String)] = []
+        switch encryption {
+        case .rsa(let key):
+            lines.append(("encryption", "rsa"))
+            lines.append(("rsa key", "\(key.keySizeInBits) bits, fingerprint \(key.publicKey.fingerprint)"))
+            lines.append(("jwt kid", key.publicKey.jwkThumbprint))
+        case .kms(let encryptionKeyID, let signingKeyID):
+            lines.append(("encryption", "kms"))
+            lines.append(("kms encryption key", encryptionKeyID))
+            lines.append(("kms signing key", signingKeyID))
+        }
+        lines.append(("database", database.redactedDescription))
+        lines.append(("listen", "\(httpHost):\(httpPort)\(tlsCertificateFile == nil ? "" : " (https)")"))
+        lines.append(("jwt", "iss=\(jwtIssuer) aud=\(jwtAudience) ttl=\(tokenLifetime)s"))
+        lines.append(("log", "\(logLevel.rawValue) \(logFormat.rawValue)"))
+        return lines
+    }
+}

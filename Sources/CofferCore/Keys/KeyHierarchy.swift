@@ -1,0 +1,137 @@
+import CofferCrypto
+import CofferKeys
+import CofferStore
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The stored key hierarchy under one root: first-time creation of the key-encryption
+/// key and data keys, proof that the configured root opens them, and loading them into
+/// a ``Keyring``.
+public struct KeyHierarchy: Sendable {
+    /// What `ensure` found or did.
+    public enum SetupOutcome: Sendable, Equatable {
+        case created
+        case verified
+    }
+
+    private let root: any RootKeyProvider
+    private let keys: KeyRepository
+    private let logger: Logger
+
+    public init(root: any RootKeyProvider, logger: Logger) {
+        self.root = root
+        self.keys = KeyRepository(logger: logger)
+        self.logger = logger
+    }
+
+    /// If a key-encryption key is stored, proves the root unwraps it; writes nothing.
+    /// - Returns: false when none is stored yet.
+    /// - Throws: ``CofferError`` of kind `rootKeyMismatch` when the root is the wrong one.
+    @discardableResult
+    public func verifyRoot(on connection: PostgresConnection) async throws -> Bool {
+        guard try await keys.keyTablesExist(on: connection) else { return false }
+        let stored = try await keys.keyEncryptionKeys(on: connection)
+        guard let active = stored.last(where: { $0.state == "active" }) else { return false }
+        _ = try await unwrap(active)
+        return true
+    }
+
+    /// Creates the key-encryption key and the first data keys if none exist (in one
+    /// transaction), otherwise verifies the root. Call with the migration lock held.
+    public func ensure(on connection: PostgresConnection) async throws -> SetupOutcome {
+        if try await verifyRoot(on: connection) { return .verified }
+
+        var kek = [UInt8](repeating: 0, count: 32)
+        kek.withUnsafeMutableBytes { SystemRandomNumberGenerator.fill($0) }
+        let wrapped = try await root.wrap(kek)
+        let kekKey = SymmetricKey(data: kek)
+        let kekVersion: UInt32 = 1
+
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            try await keys.insertKeyEncryptionKey(
+                version: Int32(kekVersion), rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID,
+                wrappedKey: wrapped, state: "active", on: connection
+            )
+            for purpose in DataKeyPurpose.allCases {
+                let dataKey = SymmetricKey(size: .bits256)
+                let sealed = try dataKey.withUnsafeBytes { bytes in
+                    try SealedValue.seal(
+                        Array(bytes), key: kekKey, keyVersion: kekVersion,
+                        associatedData: AssociatedData.dataKey(purpose: purpose.rawValue, version: 1)
+                    )
+                }
+                try await keys.insertDataKey(
+                    purpose: purpose.rawValue, version: 1, kekVersion: Int32(kekVersion),
+                    sealedKey: sealed.bytes, state: "active", on: connection
+                )
+            }
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw StoreError.map(error)
+        }
+        logger.info("created key-encryption key and data keys", metadata: [
+            "kek_version": "\(kekVersion)", "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)",
+        ])
+        return .created
+    }
+
+    /// Unwraps every key-encryption key that data keys need and opens every data key
+    /// that still has material.
+    /// - Throws: `rootKeyMismatch` if the root does not open the key-encryption key;
+    ///   `unavailable` if keys have not been set up (`coffer migrate` not run).
+    public func loadKeyring(on connection: PostgresConnection) async throws -> Keyring {
+        guard try await keys.keyTablesExist(on: connection) else {
+            throw CofferError.unavailable("the database has no Coffer schema; run `coffer migrate` first")
+        }
+        let keks = try await keys.keyEncryptionKeys(on: connection)
+        guard keks.contains(where: { $0.state == "active" }) else {
+            throw CofferError.unavailable("no key-encryption key is stored; run `coffer migrate` first")
+        }
+        let dataKeyRows = try await keys.dataKeys(on: connection)
+        let neededKEKs = Set(dataKeyRows.filter { $0.sealedKey != nil }.map(\.kekVersion))
+        var unwrapped: [Int32: SymmetricKey] = [:]
+        for kek in keks where neededKEKs.contains(kek.version) || kek.state == "active" {
+            guard kek.wrappedKey != nil else { continue }
+            unwrapped[kek.version] = try await unwrap(kek)
+        }
+        var dataKeys: [Keyring.DataKey] = []
+        for row in dataKeyRows {
+            guard let sealedBytes = row.sealedKey, let purpose = DataKeyPurpose(rawValue: row.purpose) else { continue }
+            guard let kekKey = unwrapped[row.kekVersion] else {
+                throw CofferError(.internalFailure, code: "key_missing", "data key \(row.purpose) v\(row.version) names key-encryption key v\(row.kekVersion), which has no material")
+            }
+            let sealed = try SealedValue(bytes: sealedBytes)
+            let raw = try sealed.open(
+                key: kekKey, version: UInt32(row.kekVersion),
+                associatedData: AssociatedData.dataKey(purpose: row.purpose, version: UInt32(row.version))
+            )
+            dataKeys.append(Keyring.DataKey(
+                purpose: purpose, version: UInt32(row.version), key: SymmetricKey(data: raw), isActive: row.state == "active"
+            ))
+        }
+        return Keyring(dataKeys: dataKeys)
+    }
+
+    private func unwrap(_ kek: KeyEncryptionKeyRecord) async throws -> SymmetricKey {
+        guard let wrapped = kek.wrappedKey else {
+            throw CofferError(.internalFailure, code: "key_missing", "key-encryption key v\(kek.version) has no material")
+        }
+        let raw: [UInt8]
+        do {
+            raw = try await root.unwrap(wrapped)
+        } catch let error as RootKeyError where error.code == .wrongKey {
+            throw CofferError(
+                .rootKeyMismatch, code: "root_key_mismatch",
+                "the configured \(root.rootType.rawValue) root key (\(root.rootKeyID)) does not unwrap the stored key-encryption key v\(kek.version), which was wrapped by \(kek.rootType) root \(kek.rootKeyID); configure that key"
+            )
+        }
+        guard raw.count == 32 else {
+            throw CofferError(.rootKeyMismatch, code: "root_key_mismatch", "the stored key-encryption key v\(kek.version) did not unwrap to a 256-bit key")
+        }
+        return SymmetricKey(data: raw)
+    }
+}

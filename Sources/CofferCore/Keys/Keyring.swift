@@ -1,0 +1,72 @@
+import CofferCrypto
+import Crypto
+import Synchronization
+
+/// What a data key protects; each purpose has its own versions.
+public enum DataKeyPurpose: String, Sendable, CaseIterable {
+    case database
+    case audit
+}
+
+/// The unwrapped data keys held in memory by a running service: seals new values under
+/// the active version of a purpose and opens values of any version it holds.
+public final class Keyring: Sendable {
+    /// One unwrapped data key.
+    public struct DataKey: Sendable {
+        public let purpose: DataKeyPurpose
+        public let version: UInt32
+        public let key: SymmetricKey
+        public let isActive: Bool
+
+        public init(purpose: DataKeyPurpose, version: UInt32, key: SymmetricKey, isActive: Bool) {
+            self.purpose = purpose
+            self.version = version
+            self.key = key
+            self.isActive = isActive
+        }
+    }
+
+    private struct State {
+        var keys: [DataKeyPurpose: [UInt32: SymmetricKey]] = [:]
+        var active: [DataKeyPurpose: UInt32] = [:]
+    }
+
+    private let state: Mutex<State>
+
+    /// Builds a keyring from unwrapped data keys.
+    public init(dataKeys: [DataKey]) {
+        var state = State()
+        for dataKey in dataKeys {
+            state.keys[dataKey.purpose, default: [:]][dataKey.version] = dataKey.key
+            if dataKey.isActive { state.active[dataKey.purpose] = dataKey.version }
+        }
+        self.state = Mutex(state)
+    }
+
+    /// The active version of a purpose, if any.
+    public func activeVersion(of purpose: DataKeyPurpose) -> UInt32? {
+        state.withLock { $0.active[purpose] }
+    }
+
+    /// Seals a value under the active data key of `purpose`.
+    public func seal(_ plaintext: some DataProtocol, purpose: DataKeyPurpose, associatedData: [UInt8]) throws -> SealedValue {
+        let (version, key): (UInt32, SymmetricKey) = try state.withLock { state in
+            guard let version = state.active[purpose], let key = state.keys[purpose]?[version] else {
+                throw CofferError.unavailable("no active \(purpose.rawValue) data key is loaded")
+            }
+            return (version, key)
+        }
+        return try SealedValue.seal(plaintext, key: key, keyVersion: version, associatedData: associatedData)
+    }
+
+    /// Opens a value with the data key version its header names.
+    public func open(_ sealed: SealedValue, purpose: DataKeyPurpose, associatedData: [UInt8]) throws -> [UInt8] {
+        let key = state.withLock { $0.keys[purpose]?[sealed.keyVersion] }
+        guard let key else {
+            throw SealError(.unknownKeyVersion, "\(purpose.rawValue) data key version \(sealed.keyVersion) is not loaded")
+        }
+        return try sealed.open(key: key, version: sealed.keyVersion, associatedData: associatedData)
+    }
+}
+
+import Foundation

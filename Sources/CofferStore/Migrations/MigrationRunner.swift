@@ -1,0 +1,122 @@
+import CofferMigrations
+import Crypto
+import CofferCrypto
+import Logging
+import PostgresNIO
+
+/// Applies Coffer's SQL migrations in order, each in its own transaction, recording
+/// each with its SHA-256 checksum in `schema_migrations`. An applied migration whose
+/// text has changed since is an error, never silently skipped.
+public struct MigrationRunner: Sendable {
+    /// The PostgreSQL advisory lock held while migrating and setting up keys, so that
+    /// many replicas can run `migrate` at once.
+    public static let advisoryLockKey: Int64 = 0x436F_6666_6572_0001  // "Coffer" + 1
+
+    public let migrations: [Migration]
+    private let logger: Logger
+
+    public init(migrations: [Migration] = CofferMigrations.all, logger: Logger) {
+        self.migrations = migrations
+        self.logger = logger
+    }
+
+    /// SHA-256 of a migration's SQL, lowercase hex.
+    public static func checksum(of migration: Migration) -> String {
+        Hex.encode(SHA256.hash(data: Array(migration.sql.utf8)))
+    }
+
+    /// The migrations not yet applied, in order.
+    /// - Throws: ``MigrationError`` if an applied migration changed or is unknown.
+    public func pending(on connection: PostgresConnection) async throws -> [Migration] {
+        let applied = try await appliedChecksums(on: connection)
+        let known = Set(migrations.map(\.name))
+        if let unknown = applied.keys.sorted().first(where: { !known.contains($0) }) {
+            throw MigrationError(reason: "the database has migration \(unknown) applied, which this version of Coffer does not know; run a newer Coffer")
+        }
+        var result: [Migration] = []
+        for migration in migrations {
+            if let checksum = applied[migration.name] {
+                guard checksum == Self.checksum(of: migration) else {
+                    throw MigrationError(reason: "migration \(migration.name) was applied with checksum \(checksum.prefix(12))… but its text has changed since; restore the original file")
+                }
+            } else {
+                result.append(migration)
+            }
+        }
+        return result
+    }
+
+    /// Applies every pending migration. Call with ``advisoryLockKey`` held.
+    /// - Returns: the names applied.
+    @discardableResult
+    public func apply(on connection: PostgresConnection) async throws -> [String] {
+        try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                name text PRIMARY KEY,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            logger: logger
+        )
+        var applied: [String] = []
+        for migration in try await pending(on: connection) {
+            logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                _ = try await connection.simpleQuery(migration.sql).get()
+                let checksum = Self.checksum(of: migration)
+                try await connection.query(
+                    "INSERT INTO schema_migrations (name, checksum) VALUES (\(migration.name), \(checksum))",
+                    logger: logger
+                )
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw MigrationError(reason: "migration \(migration.name) failed: \(StoreError.map(error))")
+            }
+            applied.append(migration.name)
+        }
+        return applied
+    }
+
+    private func appliedChecksums(on connection: PostgresConnection) async throws -> [String: String] {
+        let exists = try await connection.query(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL",
+            logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+        guard exists else { return [:] }
+        var result: [String: String] = [:]
+        for try await (name, checksum) in try await connection.query(
+            "SELECT name, checksum FROM schema_migrations", logger: logger
+        ).decode((String, String).self) {
+            result[name] = checksum
+        }
+        return result
+    }
+}
+
+/// Runs `body` holding a session-level PostgreSQL advisory lock on `connection`.
+public func withAdvisoryLock<Result: Sendable>(
+    _ key: Int64,
+    on connection: PostgresConnection,
+    logger: Logger,
+    _ body: () async throws -> Result
+) async throws -> Result {
+    try await connection.query("SELECT pg_advisory_lock(\(key))", logger: logger)
+    do {
+        let result = try await body()
+        try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        return result
+    } catch {
+        _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        throw error
+    }
+}
+
+/// The schema cannot be brought up to date.
+public struct MigrationError: Error, CustomStringConvertible, Sendable {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Which kind of config owner a row of `config_owners` is.
+public enum OwnerKind: String, Sendable, CaseIterable {
+    case stack
+    case context
+}
+
+/// A stack or a context: a row of `config_owners`.
+public struct OwnerRecord: Sendable, Equatable {
+    public var uuid: UUID
+    public var kind: OwnerKind
+    public var id: String
+    public var name: String
+    public var space: String
+    public var labels: [String]
+    public var description: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(uuid: UUID = UUID(), kind: OwnerKind, id: String, name: String, space: String, labels: [String], description: String, createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.uuid = uuid
+        self.kind = kind
+        self.id = id
+        self.name = name
+        self.space = space
+        self.labels = labels
+        self.description = description
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// SQL for stacks and contexts. Every read takes the spaces the caller can reach, so a
+/// row outside them is indistinguishable from a missing one.
+public struct OwnerRepository: Sendable {
+    private let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// The ids of `space` and all its descendants; empty if it does not exist.
+    public func spaceSubtree(of space: String, on connection: PostgresConnection) async throws -> [String] {
+        var result: [String] = []
+        for try await id in try await connection.query(
+            """
+            WITH RECURSIVE subtree(id) AS (
+                SELECT id FROM spaces WHERE id = \(space)
+                UNION
+                SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+            )
+            SELECT id FROM subtree
+            """,
+            logger: logger
+        ).decode(String.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    /// Inserts an owner. Throws `conflict` if the id is taken for this kind.
+    public func insert(_ owner: OwnerRecord, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            INSERT INTO config_owners (uuid, kind, id, name, space, labels, description, created_at, updated_at)
+            VALUES (\(owner.uuid), \(owner.kind.rawValue), \(owner.id), \(owner.name), \(owner.space),
+                    \(owner.labels), \(owner.description), \(owner.createdAt), \(owner.updatedAt))
+            """,
+            logger: logger
+        )
+    }
+
+    /// The owner of this kind and id, if it lies in one of `spaces`.
+    public func find(kind: OwnerKind, id: String, spaces: [String], on connection: PostgresConnection) async throws -> OwnerRecord? {
+        try await records(connection.query(
+            """
+            SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+            FROM config_owners WHERE kind = \(kind.rawValue) AND id = \(id) AND space = ANY(\(spaces))
+            """,
+            logger: logger
+        )).first
+    }
+
+    /// Owners of a kind in `spaces`, ordered by id, after the id `after` if given.
+    public func list(kind: OwnerKind, spaces: [String], after: String?, limit: Int, on connection: PostgresConnection) async throws -> [OwnerRecord] {
+        try await records(connection.query(
+            """
+            SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+            FROM config_owners
+            WHERE kind = \(kind.rawValue) AND space = ANY(\(spaces)) AND id > \(after ?? "")
+            ORDER BY id LIMIT \(limit)
+            """,
+            logger: logger
+        ))
+    }
+
+    /// Deletes an owner with its elements and attachments. Returns false if none matched.
+    public func delete(kind: OwnerKind, id: String, spaces: [String], on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query(
+            "DELETE FROM config_owners WHERE kind = \(kind.rawValue) AND id = \(id) AND space = ANY(\(spaces)) RETURNING uuid",
+            logger: logger
+        ).collect()
+        return !rows.isEmpty
+    }
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [OwnerRecord] {
+        var result: [OwnerRecord] = []
+        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt) in rows.decode(
+            (UUID, String, String, String, String, [String], String, Date, Date).self
+        ) {
+            result.append(OwnerRecord(
+                uuid: uuid, kind: OwnerKind(rawValue: kind) ?? .stack, id: id, name: name, space: space,
+                labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt
+            ))
+        }
+        return result
+    }
+}

@@ -1,0 +1,25 @@
+// The SQL files of this folder, compiled into the binary so `coffer migrate` needs no
+// files at run time. Each file must be listed in Package.swift (`.embedInCode`) and
+// here, in order; a test checks that this list matches the folder byte for byte.
+// SwiftPM names an embedded file by its name with `.` replaced and its first character
+// replaced by `_` (so `0001_initial.sql` is `_001_initial_sql`).
+
+/// One schema migration: its file name and SQL text.
+public struct Migration: Sendable {
+    /// The file name, e.g. `0001_initial.sql`; migrations apply in this order.
+    public let name: String
+    /// The SQL, applied as one transaction.
+    public let sql: String
+
+    init(_ name: String, _ bytes: [UInt8]) {
+        self.name = name
+        self.sql = String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// All of Coffer's migrations, in order.
+public enum CofferMigrations {
+    public static let all: [Migration] = [
+        Migration("0001_initial.sql", PackageResources._001_initial_sql),
+    ]
+}
