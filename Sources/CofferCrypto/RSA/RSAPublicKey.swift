@@ -31,6 +31,15 @@ public struct RSAPublicKey: Sendable, Hashable {
         }
     }
 
+    /// Builds a public key from its modulus and exponent (big-endian), as a JWK carries them.
+    public init(modulus: [UInt8], exponent: [UInt8]) throws {
+        do {
+            self.init(try _RSA.Signing.PublicKey(n: modulus, e: exponent))
+        } catch {
+            throw RSAKeyError(.malformed, "the modulus and exponent do not form an RSA key of at least 2048 bits")
+        }
+    }
+
     /// Loads a public key from a `BEGIN PUBLIC KEY` PEM.
     public init(pem: String) throws {
         do {

@@ -1,0 +1,48 @@
+import CofferKeys
+import CofferStore
+import Logging
+
+/// What `coffer migrate` does, under one advisory lock on one connection: prove the root
+/// key against a stored key-encryption key (writing nothing if it is wrong), apply
+/// pending migrations, then create the key hierarchy if none exists.
+public struct Migrator: Sendable {
+    /// What a run did.
+    public struct Result: Sendable {
+        public let appliedMigrations: [String]
+        public let keys: KeyHierarchy.SetupOutcome
+    }
+
+    private let hierarchy: KeyHierarchy
+    private let runner: MigrationRunner
+    private let logger: Logger
+
+    public init(root: any RootKeyProvider, runner: MigrationRunner? = nil, logger: Logger) {
+        self.hierarchy = KeyHierarchy(root: root, logger: logger)
+        self.runner = runner ?? MigrationRunner(logger: logger)
+        self.logger = logger
+    }
+
+    public func run(on database: Database) async throws -> Result {
+        let (hierarchy, runner, logger) = (self.hierarchy, self.runner, self.logger)
+        return try await database.withConnection { connection in
+            try await withAdvisoryLock(MigrationRunner.advisoryLockKey, on: connection, logger: logger) {
+                try await hierarchy.verifyRoot(on: connection)
+                let applied = try await runner.apply(on: connection)
+                let keys = try await hierarchy.ensure(on: connection)
+                return Result(appliedMigrations: applied, keys: keys)
+            }
+        }
+    }
+
+    /// Names of migrations not yet applied (for `serve`'s start-up check).
+    public func pendingMigrations(on database: Database) async throws -> [String] {
+        let runner = self.runner
+        return try await database.withConnection { try await runner.pending(on: $0).map(\.name) }
+    }
+
+    /// Loads the keyring, proving the root key.
+    public func loadKeyring(on database: Database) async throws -> Keyring {
+        let hierarchy = self.hierarchy
+        return try await database.withConnection { try await hierarchy.loadKeyring(on: $0) }
+    }
+}

@@ -1,0 +1,114 @@
+import CofferCore
+import CofferStore
+import Foundation
+import Hummingbird
+
+/// Stacks and contexts (same routes under `/stacks` and `/contexts`): the objects, their
+/// config elements, attachments, and a stack's runtime config.
+struct OwnerRoutes {
+    let services: AppServices
+
+    func register(on api: RouterGroup<AppRequestContext>) {
+        for kind in OwnerKind.allCases {
+            register(kind, on: api.group(RouterPath(stringLiteral: kind == .stack ? "stacks" : "contexts")))
+        }
+        let config = services.config
+        api.put("stacks/:id/contexts/:contextId") { request, context in
+            let body = try await request.decode(as: AttachRequest.self, context: context)
+            let stackID = try context.parameters.require("id")
+            let contextID = try context.parameters.require("contextId")
+            try await config.attach(stackID: stackID, contextID: contextID, priority: body.priority, by: context.requirePrincipal())
+            return AttachResponse(stack: stackID, context: contextID, priority: body.priority)
+        }
+        api.delete("stacks/:id/contexts/:contextId") { _, context in
+            try await config.detach(
+                stackID: context.parameters.require("id"), contextID: context.parameters.require("contextId"),
+                by: context.requirePrincipal()
+            )
+            return Response(status: .noContent)
+        }
+        api.get("stacks/:id/runtime-config") { _, context in
+            let items = try await config.runtimeConfig(stackID: context.parameters.require("id"), by: context.requirePrincipal())
+            return ItemsResponse(items: items.map {
+                RuntimeConfigItemResponse(id: $0.id, type: $0.type, value: $0.value, writeOnly: $0.writeOnly, source: $0.source)
+            })
+        }
+    }
+
+    private func register(_ kind: OwnerKind, on group: RouterGroup<AppRequestContext>) {
+        let config = services.config
+        group.post { request, context in
+            let body = try await request.decode(as: OwnerCreateRequest.self, context: context)
+            let input = OwnerInput(
+                id: body.id, name: body.name, space: body.space ?? "root",
+                labels: body.labels ?? [], description: body.description ?? ""
+            )
+            let record = try await config.createOwner(kind, input, by: context.requirePrincipal())
+            return EditedResponse(status: .created, response: OwnerResponse(record))
+        }
+        group.get { request, context in
+            let (limit, cursor) = try Pagination.parse(request)
+            let page = try await config.listOwners(kind, limit: limit, cursor: cursor, by: context.requirePrincipal())
+            return ListResponse(items: page.items.map(OwnerResponse.init), nextCursor: page.nextCursor)
+        }
+        group.get(":id") { _, context in
+            OwnerResponse(try await config.owner(kind, id: context.parameters.require("id"), by: context.requirePrincipal()))
+        }
+        group.delete(":id") { _, context in
+            try await config.deleteOwner(kind, id: context.parameters.require("id"), by: context.requirePrincipal())
+            return Response(status: .noContent)
+        }
+        group.get(":id/config") { request, context in
+            let (limit, cursor) = try Pagination.parse(request)
+            let views = try await config.listElements(kind, ownerID: context.parameters.require("id"), by: context.requirePrincipal())
+            let page = try Page.slice(views, id: \.id, limit: limit, cursor: cursor)
+            return ListResponse(items: page.items.map(ConfigElementResponse.init), nextCursor: page.nextCursor)
+        }
+        group.put(":id/config/:configId") { request, context in
+            let body = try await request.decode(as: ConfigElementRequest.self, context: context)
+            let input = ConfigElementInput(
+                type: body.type, value: body.value, writeOnly: body.writeOnly ?? false, description: body.description ?? ""
+            )
+            let (view, created) = try await config.putElement(
+                kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context),
+                input, by: context.requirePrincipal()
+            )
+            return EditedResponse(status: created ? .created : .ok, response: ConfigElementResponse(view))
+        }
+        group.delete(":id/config/:configId") { _, context in
+            try await config.deleteElement(
+                kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context),
+                by: context.requirePrincipal()
+            )
+            return Response(status: .noContent)
+        }
+    }
+
+    /// The config id path segment, percent-decoded (a file path arrives as `dir%2Ffile`).
+    static func configID(_ context: AppRequestContext) throws -> String {
+        let raw = try context.parameters.require("configId")
+        guard let decoded = raw.removingPercentEncoding, !decoded.isEmpty else {
+            throw CofferError.invalidInput("the config id in the path is not valid percent-encoding", code: "invalid_config_id")
+        }
+        return decoded
+    }
+}
+
+/// `?limit=` (1…500, default 50) and `?cursor=` of list routes.
+enum Pagination {
+    static let defaultLimit = 50
+    static let maximumLimit = 500
+
+    static func parse(_ request: Request) throws -> (limit: Int, cursor: String?) {
+        let query = request.uri.queryParameters
+        var limit = defaultLimit
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...maximumLimit).contains(value) else {
+                throw CofferError.invalidInput("limit must be an integer from 1 to \(maximumLimit)", code: "invalid_limit")
+            }
+            limit = value
+        }
+        return (limit, query.get("cursor"))
+    }
+
+}

@@ -1,0 +1,39 @@
+import CofferCore
+import Hummingbird
+
+/// Unauthenticated routes: liveness, readiness, the JWK Set and token issuance.
+struct SystemRoutes {
+    let services: AppServices
+
+    func register(on router: Router<AppRequestContext>) {
+        router.get("/healthz") { _, _ in
+            StatusResponse(status: "ok")
+        }
+        router.get("/readyz") { _, _ in
+            guard await services.isReady() else {
+                throw CofferError.unavailable("not ready: the database is unreachable or keys are not loaded")
+            }
+            return StatusResponse(status: "ready")
+        }
+        router.get("/.well-known/jwks.json") { _, _ in
+            JWKSetResponse(keys: services.tokens.jwks.keys)
+        }
+        router.post("/api/v1/auth/token") { request, context in
+            let body = try await request.decode(as: TokenRequest.self, context: context)
+            let key = try await services.apiKeys.authenticate(id: body.apiKeyID, secret: body.apiKeySecret)
+            let issued = try await services.tokens.issue(for: key)
+            context.logger.info("token issued", metadata: ["api_key": "\(key.id)", "role": "\(key.role)"])
+            return TokenResponse(token: issued.token, expiresAt: issued.expiresAt)
+        }
+    }
+}
+
+struct StatusResponse: ResponseEncodable {
+    let status: String
+}
+
+struct JWKSetResponse: ResponseEncodable {
+    let keys: [CofferCrypto.JWK]
+}
+
+import CofferCrypto

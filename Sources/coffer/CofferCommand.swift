@@ -1,0 +1,44 @@
+import ArgumentParser
+import CofferCore
+import Foundation
+
+/// `coffer`: the one executable. Subcommands parse arguments, build objects from the
+/// environment and call into the libraries; no business rule lives here.
+@main
+struct CofferCommand: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "coffer",
+        abstract: "A self-hosted secrets vault: envelope-encrypted config for stacks and contexts.",
+        discussion: "Configured by environment variables (ENCRYPTION_TYPE, ENCRYPTION_RSA_PRIVATE_KEY, DATABASE_URL, ...); see the README.",
+        version: version,
+        subcommands: [MigrateCommand.self, ServeCommand.self, APIKeysCommand.self, ConfigCommand.self]
+    )
+
+    /// Runs the command and turns every error into one line on standard error and the
+    /// contract's exit code (2 configuration, 3 wrong root key, 4 database unreachable).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = ExitStatus.code(for: error)
+            if code == ExitStatus.invalidConfiguration, !(error is ConfigurationError), !(error is CommandFailure) {
+                // An argument error: let ArgumentParser print its usage message.
+                let message = fullMessage(for: error)
+                if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            } else if code != 0 {
+                FileHandle.standardError.write(Data("coffer: \(ExitStatus.message(for: error))\n".utf8))
+            } else {
+                let message = fullMessage(for: error)
+                if !message.isEmpty { print(message) }
+            }
+            Foundation.exit(code)
+        }
+    }
+}

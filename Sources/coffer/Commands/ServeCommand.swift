@@ -1,0 +1,67 @@
+import ArgumentParser
+import CofferCore
+import CofferHTTP
+import CofferStore
+import Hummingbird
+import Logging
+
+/// `coffer serve`: the HTTP service.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API.",
+        discussion: """
+            Refuses to start (one line, non-zero exit) if migrations are pending (exit 1), the root \
+            key does not unwrap the stored key (exit 3) or the database is unreachable (exit 4).
+            """
+    )
+
+    func run() async throws {
+        let configuration = try ProcessEnvironment.configuration()
+        if configuration.tlsCertificateFile != nil {
+            throw ConfigurationError("COFFER_TLS_CERT_FILE", "HTTPS is not supported by this build yet; terminate TLS in front of Coffer")
+        }
+        ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: false)
+        let logger = Logger(label: "coffer")
+        let root = try ProcessEnvironment.rootKey(for: configuration)
+        let migrator = Migrator(root: root, logger: logger)
+
+        // Start-up checks on one connection, so an unreachable database fails fast.
+        let probe = try await Database.connect(settings: configuration.database, logger: logger, operationTimeout: .seconds(30))
+        let keyring: Keyring
+        do {
+            let pending = try await migrator.pendingMigrations(on: probe)
+            guard pending.isEmpty else {
+                throw CommandFailure(code: ExitStatus.unexpected, message: "\(pending.count) migration(s) pending (\(pending.joined(separator: ", "))); run `coffer migrate` first")
+            }
+            keyring = try await migrator.loadKeyring(on: probe)
+        } catch {
+            await probe.close()
+            throw error
+        }
+        await probe.close()
+
+        let database = Database(settings: configuration.database, logger: logger)
+        let tokens = TokenService(
+            signer: root, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
+            lifetime: configuration.tokenLifetime
+        )
+        let services = AppServices(
+            database: database,
+            tokens: tokens,
+            apiKeys: APIKeyService(database: database, logger: logger),
+            config: ConfigService(database: database, keyring: keyring, logger: logger)
+        )
+        let app = Application(
+            router: CofferRouter.build(services: services),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
+            services: [database.client!],
+            logger: logger
+        )
+        logger.info("starting", metadata: [
+            "version": "\(CofferCommand.version)", "listen": "\(configuration.httpHost):\(configuration.httpPort)",
+            "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)", "database": "\(configuration.database.redactedDescription)",
+        ])
+        try await app.runService()
+    }
+}

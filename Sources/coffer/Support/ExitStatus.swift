@@ -1,0 +1,52 @@
+import ArgumentParser
+import CofferCore
+import CofferCrypto
+import CofferKeys
+import CofferStore
+
+/// A failure a command reports with a chosen exit code and message.
+struct CommandFailure: Error {
+    let code: Int32
+    let message: String
+}
+
+/// The contract's exit codes (CONTRACT §2) and the one-line message for each error.
+enum ExitStatus {
+    static let success: Int32 = 0
+    static let unexpected: Int32 = 1
+    static let invalidConfiguration: Int32 = 2
+    static let rootKeyMismatch: Int32 = 3
+    static let databaseUnreachable: Int32 = 4
+
+    static func code(for error: any Error) -> Int32 {
+        switch error {
+        case let failure as CommandFailure: return failure.code
+        case is ConfigurationError: return invalidConfiguration
+        case let error as CofferError:
+            switch error.kind {
+            case .rootKeyMismatch: return rootKeyMismatch
+            case .invalidInput, .unprocessable: return invalidConfiguration
+            default: return unexpected
+            }
+        case let error as StoreError where error.code == .unavailable: return databaseUnreachable
+        default:
+            let parserCode = CofferCommand.exitCode(for: error)
+            if parserCode == .success { return success }
+            if parserCode == .validationFailure { return invalidConfiguration }
+            return parserCode.rawValue == 0 ? success : unexpected
+        }
+    }
+
+    static func message(for error: any Error) -> String {
+        switch error {
+        case let failure as CommandFailure: return failure.message
+        case let error as ConfigurationError: return "invalid configuration: \(error.description)"
+        case let error as CofferError: return error.message
+        case let error as StoreError: return "database: \(error.reason)"
+        case let error as MigrationError: return "migration: \(error.reason)"
+        case let error as RootKeyError: return "root key: \(error.reason)"
+        case let error as SealError: return error.description
+        default: return "unexpected failure: \(type(of: error))"
+        }
+    }
+}
