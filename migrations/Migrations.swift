@@ -11,6 +11,12 @@ public struct Migration: Sendable {
     /// The SQL, applied as one transaction.
     public let sql: String
 
+    /// A migration from its name and SQL text.
+    public init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+
     init(_ name: String, _ bytes: [UInt8]) {
         self.name = name
         self.sql = String(decoding: bytes, as: UTF8.self)

@@ -41,6 +41,9 @@ public struct DatabaseSettings: Sendable {
         guard !path.isEmpty, !path.contains("/") else {
             throw DatabaseSettingsError(reason: "has no database name; \(reason)")
         }
+        if let port = components.port, !(1...65535).contains(port) {
+            throw DatabaseSettingsError(reason: "has a port outside 1-65535; \(reason)")
+        }
         self.host = host
         self.port = components.port ?? 5432
         self.username = components.user?.removingPercentEncoding ?? user

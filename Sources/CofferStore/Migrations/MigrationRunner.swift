@@ -65,7 +65,9 @@ public struct MigrationRunner: Sendable {
             logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
             try await connection.query("BEGIN", logger: logger)
             do {
-                _ = try await connection.simpleQuery(migration.sql).get()
+                for statement in SQLScript.statements(migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
                 let checksum = Self.checksum(of: migration)
                 try await connection.query(
                     "INSERT INTO schema_migrations (name, checksum) VALUES (\(migration.name), \(checksum))",

@@ -1,0 +1,91 @@
+import CofferCore
+import CofferTestSupport
+import Foundation
+import Testing
+
+@Suite struct ConfigurationTests {
+    static let keyValue = TestKeys.environmentValue(TestKeys.primary)
+    static let base = [
+        "ENCRYPTION_TYPE": "rsa",
+        "ENCRYPTION_RSA_PRIVATE_KEY": keyValue,
+        "DATABASE_URL": "postgres://coffer:supersecretpw@db:5432/coffer?sslmode=disable",
+    ]
+
+    @Test func validRSAEnvironmentParsesWithDefaults() throws {
+        let configuration = try CofferConfiguration(environment: Self.base)
+        #expect(configuration.httpHost == "0.0.0.0")
+        #expect(configuration.httpPort == 8080)
+        #expect(configuration.jwtIssuer == "coffer")
+        #expect(configuration.jwtAudience == "coffer-api")
+        #expect(configuration.tokenLifetime == 3600)
+        #expect(configuration.logFormat == .json)
+        let summary = configuration.summary.map { "\($0.0) \($0.1)" }.joined(separator: "\n")
+        #expect(summary.contains(TestKeys.primary.publicKey.fingerprint))
+        #expect(!summary.contains("supersecretpw"))
+        #expect(!summary.contains(Self.keyValue.prefix(40)))
+    }
+
+    @Test(arguments: [
+        (["ENCRYPTION_TYPE": "vault"], "ENCRYPTION_TYPE"),
+        (["ENCRYPTION_TYPE": "kms"], "ENCRYPTION_TYPE"),
+        (["ENCRYPTION_RSA_PRIVATE_KEY": ""], "ENCRYPTION_RSA_PRIVATE_KEY"),
+        (["ENCRYPTION_RSA_PRIVATE_KEY": "%%%not-base64%%%"], "ENCRYPTION_RSA_PRIVATE_KEY"),
+        (["DATABASE_URL": ""], "DATABASE_URL"),
+        (["DATABASE_URL": "mysql://u:supersecretpw@h/db"], "DATABASE_URL"),
+        (["COFFER_HTTP_PORT": "http"], "COFFER_HTTP_PORT"),
+        (["COFFER_TOKEN_TTL": "48h"], "COFFER_TOKEN_TTL"),
+        (["COFFER_TOKEN_TTL": "soon"], "COFFER_TOKEN_TTL"),
+        (["COFFER_DATA_KEY_ROTATION_PERIOD": "7x"], "COFFER_DATA_KEY_ROTATION_PERIOD"),
+        (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
+        (["LOG_FORMAT": "xml"], "LOG_FORMAT"),
+        (["COFFER_TLS_CERT_FILE": "/tmp/cert.pem"], "COFFER_TLS_KEY_FILE"),
+    ])
+    func eachBadInputNamesItsVariableAndNoSecret(overrides: [String: String], variable: String) {
+        var environment = Self.base
+        environment.merge(overrides) { $1 }
+        if overrides["ENCRYPTION_RSA_PRIVATE_KEY"] == "" { environment.removeValue(forKey: "ENCRYPTION_RSA_PRIVATE_KEY") }
+        do {
+            _ = try CofferConfiguration(environment: environment)
+            Issue.record("accepted \(overrides)")
+        } catch let error as ConfigurationError {
+            #expect(error.variable == variable)
+            #expect(!error.description.contains("supersecretpw"))
+            #expect(!error.description.contains(Self.keyValue.prefix(40)))
+            #expect(!error.description.contains("\n"))
+        } catch {
+            Issue.record("unexpected \(type(of: error))")
+        }
+    }
+
+    @Test func missingEncryptionTypeMeansKMSAsTheContractSays() {
+        var environment = Self.base
+        environment.removeValue(forKey: "ENCRYPTION_TYPE")
+        #expect(throws: ConfigurationError.self) { try CofferConfiguration(environment: environment) }
+    }
+
+    @Test func overridesAreRead() throws {
+        var environment = Self.base
+        environment.merge([
+            "COFFER_HTTP_HOST": "127.0.0.1", "COFFER_HTTP_PORT": "9000", "COFFER_JWT_ISSUER": "i",
+            "COFFER_JWT_AUDIENCE": "a", "COFFER_TOKEN_TTL": "15m", "COFFER_DATA_KEY_ROTATION_PERIOD": "7d",
+            "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "text",
+        ]) { $1 }
+        let configuration = try CofferConfiguration(environment: environment)
+        #expect(configuration.httpHost == "127.0.0.1")
+        #expect(configuration.httpPort == 9000)
+        #expect(configuration.tokenLifetime == 900)
+        #expect(configuration.dataKeyRotationPeriod == 7 * 86400)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logFormat == .text)
+    }
+
+    @Test(arguments: [("90s", 90), ("15m", 900), ("1h", 3600), ("1h30m", 5400), ("7d", 604_800)])
+    func durationsParse(text: String, seconds: Int) {
+        #expect(DurationText.seconds(text) == seconds)
+    }
+
+    @Test(arguments: ["", "0s", "15", "m", "1y", "-1h", "1.5h"])
+    func badDurationsDoNot(text: String) {
+        #expect(DurationText.seconds(text) == nil)
+    }
+}

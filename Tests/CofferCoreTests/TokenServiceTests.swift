@@ -1,0 +1,137 @@
+import CofferCore
+import CofferCrypto
+import CofferKeys
+import CofferStore
+import CofferTestSupport
+import Crypto
+import Foundation
+import Testing
+
+@Suite struct TokenServiceTests {
+    let root = RSARootKey(privateKey: TestKeys.primary)
+    let key = APIKeyRecord(id: "ak_test", name: "t", space: "root", role: "write", secretHash: [])
+
+    func service(lifetime: Int = 3600, issuer: String = "coffer", audience: String = "coffer-api") -> TokenService {
+        TokenService(signer: root, issuer: issuer, audience: audience, lifetime: lifetime)
+    }
+
+    /// Signs arbitrary header and claims JSON with `sign`, to forge tokens.
+    func forge(header: String, claims: String, sign: ([UInt8]) throws -> [UInt8]) rethrows -> String {
+        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
+        return input + "." + Base64URL.encode(try sign(Array(input.utf8)))
+    }
+
+    func claims(exp: Int64? = nil, nbf: Int64? = nil, iss: String = "coffer", aud: String = "coffer-api", role: String = "admin") -> String {
+        let now = Int64(Date().timeIntervalSince1970)
+        return #"{"iss":"\#(iss)","aud":"\#(aud)","sub":"ak_x","iat":\#(now),"nbf":\#(nbf ?? now),"exp":\#(exp ?? now + 600),"jti":"j","space":"root","role":"\#(role)"}"#
+    }
+
+    var header: String { #"{"alg":"RS256","typ":"JWT","kid":"\#(TestKeys.primary.publicKey.jwkThumbprint)"}"# }
+
+    func expectUnauthorized(_ token: String, _ service: TokenService, code: String = "invalid_token") {
+        do {
+            _ = try service.verify(token)
+            Issue.record("token accepted")
+        } catch let error as CofferError {
+            #expect(error.kind == .unauthorized)
+            #expect(error.code == code)
+            #expect(!error.message.contains(token))
+        } catch {
+            Issue.record("unexpected \(type(of: error))")
+        }
+    }
+
+    @Test func issuedTokenVerifiesWithEveryClaim() async throws {
+        let tokens = service()
+        let issued = try await tokens.issue(for: key)
+        let principal = try tokens.verify(issued.token)
+        #expect(principal == Principal(apiKeyID: "ak_test", space: "root", role: .write, tokenID: principal.tokenID, expiresAt: principal.expiresAt))
+        let jws = try CompactJWS(parsing: issued.token)
+        #expect(jws.header.alg == "RS256")
+        #expect(jws.header.kid == TestKeys.primary.publicKey.jwkThumbprint)
+        let object = try JSONSerialization.jsonObject(with: Data(jws.payload)) as! [String: Any]
+        #expect(Set(object.keys) == ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "space", "role"])
+        #expect(abs(issued.expiresAt.timeIntervalSinceNow - 3600) < 5)
+        // Verified again from the cache.
+        #expect(try tokens.verify(issued.token) == principal)
+    }
+
+    @Test func expiredTokenIsRefused() async throws {
+        let tokens = service()
+        let issued = try await tokens.issue(for: key, now: Date().addingTimeInterval(-7200))
+        expectUnauthorized(issued.token, tokens, code: "token_expired")
+    }
+
+    @Test func cachedTokenStillExpires() async throws {
+        let tokens = service(lifetime: 60)
+        let issued = try await tokens.issue(for: key)
+        _ = try tokens.verify(issued.token)
+        #expect(throws: CofferError.self) { try tokens.verify(issued.token, now: Date().addingTimeInterval(120)) }
+    }
+
+    @Test func tamperedTokensAreRefused() async throws {
+        let tokens = service()
+        let token = try await tokens.issue(for: key).token
+        let parts = token.split(separator: ".").map(String.init)
+        // Payload swapped for one with a stronger role, signature kept.
+        let elevated = parts[0] + "." + Base64URL.encode(Array(claims(role: "admin").utf8)) + "." + parts[2]
+        expectUnauthorized(elevated, tokens)
+        // A character of the signature changed.
+        var signature = Array(parts[2])
+        signature[10] = signature[10] == "A" ? "B" : "A"
+        expectUnauthorized(parts[0] + "." + parts[1] + "." + String(signature), tokens)
+        expectUnauthorized(parts[0] + "." + parts[1] + ".", tokens)
+        expectUnauthorized("garbage", tokens)
+        expectUnauthorized("", tokens)
+    }
+
+    @Test func algNoneIsRefused() {
+        let token = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + Base64URL.encode(Array(claims().utf8)) + "."
+        expectUnauthorized(token, service())
+        let withKid = forge(header: #"{"alg":"none","kid":"\#(TestKeys.primary.publicKey.jwkThumbprint)"}"#, claims: claims()) { _ in [] }
+        expectUnauthorized(withKid, service())
+    }
+
+    /// The classic confusion: HS256 with the RSA public key as the HMAC secret.
+    @Test func hs256ConfusionIsRefused() {
+        let publicKey = TestKeys.primary.publicKey
+        for secret in [Array(publicKey.pem.utf8), publicKey.spkiDER] {
+            let token = forge(header: #"{"alg":"HS256","typ":"JWT","kid":"\#(publicKey.jwkThumbprint)"}"#, claims: claims()) { input in
+                Array(HMAC<SHA256>.authenticationCode(for: input, using: SymmetricKey(data: secret)))
+            }
+            expectUnauthorized(token, service())
+        }
+    }
+
+    @Test func unknownOrMissingKidIsRefusedEvenWithAValidSignature() throws {
+        let sign: ([UInt8]) throws -> [UInt8] = { try TestKeys.primary.signRS256($0) }
+        expectUnauthorized(try forge(header: #"{"alg":"RS256","kid":"someone-else"}"#, claims: claims(), sign: sign), service())
+        expectUnauthorized(try forge(header: #"{"alg":"RS256"}"#, claims: claims(), sign: sign), service())
+    }
+
+    @Test func tokenSignedByAnotherKeyIsRefused() throws {
+        let token = try forge(header: header, claims: claims()) { try TestKeys.other.signRS256($0) }
+        expectUnauthorized(token, service())
+    }
+
+    @Test func wrongIssuerAudienceOrTimesAreRefused() throws {
+        let sign: ([UInt8]) throws -> [UInt8] = { try TestKeys.primary.signRS256($0) }
+        let now = Int64(Date().timeIntervalSince1970)
+        expectUnauthorized(try forge(header: header, claims: claims(iss: "evil"), sign: sign), service())
+        expectUnauthorized(try forge(header: header, claims: claims(aud: "other-api"), sign: sign), service())
+        expectUnauthorized(try forge(header: header, claims: claims(nbf: now + 3600), sign: sign), service())
+        expectUnauthorized(try forge(header: header, claims: claims(exp: now - 1), sign: sign), service(), code: "token_expired")
+        expectUnauthorized(try forge(header: header, claims: claims(role: "superuser"), sign: sign), service())
+        expectUnauthorized(try forge(header: header, claims: #"{"iss":"coffer","aud":"coffer-api","sub":"x"}"#, sign: sign), service())
+        // A correctly signed token with valid claims passes: the checks above are not vacuous.
+        #expect(throws: Never.self) { try self.service().verify(try self.forge(header: self.header, claims: self.claims(), sign: sign)) }
+    }
+
+    @Test func jwksPublishesTheSigningKeyByThumbprint() {
+        let jwks = service().jwks
+        #expect(jwks.keys.count == 1)
+        #expect(jwks.keys[0].kid == TestKeys.primary.publicKey.jwkThumbprint)
+        #expect(jwks.keys[0].alg == "RS256")
+        #expect(jwks.keys[0].kty == "RSA")
+    }
+}
