@@ -1,0 +1,86 @@
+import CofferCore
+import CofferCrypto
+import CofferHTTP
+import CofferKeys
+import CofferStore
+import CofferTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+
+/// The real application over a fresh migrated database, driven in-process.
+struct HTTPFixture: Sendable {
+    static let logger = Logger(label: "test")
+    let client: any TestClientProtocol
+    let apiKeys: APIKeyService
+
+    static func with(_ body: @escaping @Sendable (HTTPFixture) async throws -> Void) async throws {
+        try await withTestDatabase { testDatabase in
+            let root = RSARootKey(privateKey: TestKeys.primary)
+            let setup = try await testDatabase.connect()
+            let keyring: Keyring
+            do {
+                let migrator = Migrator(root: root, logger: logger)
+                _ = try await migrator.run(on: setup)
+                keyring = try await migrator.loadKeyring(on: setup)
+                await setup.close()
+            } catch {
+                await setup.close()
+                throw error
+            }
+            let database = Database(settings: testDatabase.settings, logger: logger)
+            let services = AppServices(
+                database: database,
+                tokens: TokenService(signer: root, issuer: "coffer", audience: "coffer-api", lifetime: 3600),
+                apiKeys: APIKeyService(database: database, logger: logger),
+                config: ConfigService(database: database, keyring: keyring, logger: logger)
+            )
+            let app = Application(router: CofferRouter.build(services: services), services: [database.client!], logger: logger)
+            try await app.test(.router) { client in
+                try await body(HTTPFixture(client: client, apiKeys: services.apiKeys))
+            }
+        }
+    }
+
+    /// A token for a new API key of `role` on `space`.
+    func token(_ role: Role, space: String = "root") async throws -> String {
+        let created = try await apiKeys.create(name: "test-\(role.rawValue)", space: space, role: role)
+        let response = try await request(.post, "/api/v1/auth/token", json: ["api_key_id": created.record.id, "api_key_secret": created.secret])
+        guard response.status == .ok, let token = response.json["token"] as? String else {
+            throw TestFailure("token request answered \(response.status)")
+        }
+        return token
+    }
+
+    struct Reply {
+        let status: HTTPResponse.Status
+        let body: Data
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
+        var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    }
+
+    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: Any? = nil, rawBody: Data? = nil, authorization: String? = nil) async throws -> Reply {
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if let authorization { headers[.authorization] = authorization }
+        var body: ByteBuffer?
+        if let json {
+            headers[.contentType] = "application/json"
+            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
+        } else if let rawBody {
+            headers[.contentType] = "application/json"
+            body = ByteBuffer(bytes: rawBody)
+        }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body) { response in
+            Reply(status: response.status, body: Data(buffer: response.body))
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
