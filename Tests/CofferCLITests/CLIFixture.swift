@@ -1,0 +1,111 @@
+import CofferCrypto
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// Runs the real `coffer` binary against a test database.
+struct CLI {
+    let database: TestDatabase
+    let key: RSAPrivateKey
+
+    var environment: [String: String] {
+        [
+            "ENCRYPTION_TYPE": "rsa",
+            "ENCRYPTION_RSA_PRIVATE_KEY": TestKeys.environmentValue(key),
+            "DATABASE_URL": database.url,
+            "LOG_LEVEL": "warning",
+        ]
+    }
+
+    func run(_ arguments: [String], overrides: [String: String] = [:], removing: [String] = []) throws -> ProcessResult {
+        var env = environment
+        env.merge(overrides) { $1 }
+        for name in removing { env.removeValue(forKey: name) }
+        return try ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: env)
+    }
+
+    /// `pg_dump` of the database as plain SQL, without the `\restrict` lines whose key
+    /// recent pg_dump versions draw at random on every run.
+    func dump() throws -> String {
+        let result = try ProcessRunner.run(try TestEnvironment.pgBin() + "/pg_dump", ["--no-owner", "--dbname", database.url])
+        guard result.status == 0 else { throw TestFailure("pg_dump failed: \(result.stderr)") }
+        return result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("\\restrict ") && !$0.hasPrefix("\\unrestrict ") }
+            .joined(separator: "\n")
+    }
+}
+
+/// A `coffer serve` process on a free port, stopped by ``stop()``.
+final class ServeProcess: @unchecked Sendable {
+    // Touched only from the test's own task.
+    let process = Process()
+    let port: Int
+    let output: URL
+
+    init(cli: CLI, overrides: [String: String] = [:]) throws {
+        port = Int.random(in: 20000...60000)
+        output = try TestEnvironment.temporaryDirectory().appendingPathComponent("serve.log")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        var env = cli.environment
+        env.merge(["COFFER_HTTP_HOST": "127.0.0.1", "COFFER_HTTP_PORT": "\(port)", "LOG_LEVEL": "info", "LOG_FORMAT": "json"]) { $1 }
+        env.merge(overrides) { $1 }
+        env["PATH"] = ProcessInfo.processInfo.environment["PATH"]
+        process.executableURL = URL(fileURLWithPath: try TestEnvironment.binary())
+        process.arguments = ["serve"]
+        process.environment = env
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Waits until `/healthz` answers.
+    func waitUntilHealthy() throws {
+        for _ in 0..<150 {
+            if !process.isRunning { throw TestFailure("coffer serve exited: \(log)") }
+            if let result = try? curl(["-fsS", "\(baseURL)/healthz"]), result.status == 0 { return }
+            usleep(100_000)
+        }
+        throw TestFailure("coffer serve did not become healthy")
+    }
+
+    var log: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+
+    /// Runs curl; with `json`, posts or puts it.
+    func curl(_ arguments: [String]) throws -> ProcessResult {
+        try ProcessRunner.run("/usr/bin/env", ["curl", "-sS", "--max-time", "20"] + arguments, inheritEnvironment: true)
+    }
+
+    func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil) throws -> (status: Int, body: [String: Any], raw: String) {
+        var arguments = ["-X", method, "-w", "\n%{http_code}", "\(baseURL)\(path)"]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        if let json {
+            let data = try JSONSerialization.data(withJSONObject: json)
+            arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: data, as: UTF8.self)]
+        }
+        let result = try curl(arguments)
+        guard result.status == 0 else { throw TestFailure("curl failed: \(result.stderr)") }
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.last ?? "") ?? 0
+        let raw = lines.dropLast().joined(separator: "\n")
+        let body = (try? JSONSerialization.jsonObject(with: Data(raw.utf8))) as? [String: Any] ?? [:]
+        return (status, body, raw)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a CLI on a fresh database.
+func withCLI<T>(key: RSAPrivateKey = TestKeys.primary, _ body: (CLI) async throws -> T) async throws -> T {
+    try await withTestDatabase { database in try await body(CLI(database: database, key: key)) }
+}
