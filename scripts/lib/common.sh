@@ -74,7 +74,9 @@ as_pg_user() {
 start_postgres() {
   local data="$1" port="$2" pwfile="$3" sockets
   choose_pg_user
-  sockets="$data/sockets"
+  # Unix socket paths are limited to ~100 bytes, so the socket lives under /tmp.
+  sockets="$(mktemp -d /tmp/coffer-pg-socket.XXXXXX)"
+  chmod 755 "$sockets"
   if [ ! -f "$data/PG_VERSION" ]; then
     mkdir -p "$data"
     chown "$PG_USER" "$data" "$pwfile" 2>/dev/null || true
@@ -83,7 +85,8 @@ start_postgres() {
       --no-sync --encoding=UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 \
       || { cat "$data.initdb.log" >&2; die "initdb failed"; }
   fi
-  mkdir -p "$sockets"; chown "$PG_USER" "$sockets" 2>/dev/null || true
+  chown "$PG_USER" "$sockets" 2>/dev/null || true
+  echo "$sockets" >"$data.socket-dir"
   as_pg_user "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start >/dev/null || { tail -20 "$data/server.log" >&2; die "PostgreSQL did not start"; }
@@ -91,9 +94,11 @@ start_postgres() {
 
 stop_postgres() {
   local data="$1"
-  [ -f "$data/postmaster.pid" ] || return 0
-  as_pg_user "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 \
-    || as_pg_user "$PG_BIN/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+  if [ -f "$data/postmaster.pid" ]; then
+    as_pg_user "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+      || as_pg_user "$PG_BIN/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [ -f "$data.socket-dir" ]; then rm -rf "$(cat "$data.socket-dir")" "$data.socket-dir"; fi
 }
 
 # ensure_venv DIR REQUIREMENTS_FILE — a Python venv with the test tools, reused while
