@@ -78,6 +78,12 @@ final class ServeProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Stops the process and removes its log folder.
+    func cleanUp() {
+        stop()
+        try? FileManager.default.removeItem(at: output.deletingLastPathComponent())
+    }
+
     /// Runs curl; with `json`, posts or puts it.
     func curl(_ arguments: [String]) throws -> ProcessResult {
         try ProcessRunner.run("/usr/bin/env", ["curl", "-sS", "--max-time", "20"] + arguments, inheritEnvironment: true)

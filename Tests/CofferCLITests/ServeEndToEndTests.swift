@@ -17,7 +17,7 @@ import Testing
             let (adminID, adminSecret) = try apiKey("admin")
             let (workerID, workerSecret) = try apiKey("worker")
             let server = try ServeProcess(cli: cli)
-            defer { server.stop() }
+            defer { server.cleanUp() }
             try server.waitUntilHealthy()
             #expect(try server.request("GET", "/readyz").status == 200)
 
