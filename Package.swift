@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -28,7 +29,12 @@ let package = Package(
         ),
         .target(
             name: "CofferKeys",
-            dependencies: ["CofferCrypto"]
+            dependencies: [
+                "CofferCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "CofferMigrations",
@@ -78,6 +84,14 @@ let package = Package(
             path: "Tests/CofferTestSupport"
         ),
         .testTarget(name: "CofferCryptoTests", dependencies: ["CofferCrypto"]),
+        .testTarget(
+            name: "CofferKeysTests",
+            dependencies: [
+                "CofferKeys", "CofferTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "CofferStoreTests", dependencies: ["CofferStore", "CofferMigrations", "CofferTestSupport"]),
         .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferTestSupport"]),
         .testTarget(
@@ -87,6 +101,6 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "CofferCLITests", dependencies: ["CofferTestSupport", "CofferCrypto"]),
+        .testTarget(name: "CofferCLITests", dependencies: ["CofferTestSupport", "CofferCrypto", "CofferKeys"]),
     ]
 )

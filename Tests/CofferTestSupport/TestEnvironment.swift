@@ -37,3 +37,27 @@ public enum TestEnvironment {
         return url
     }
 }
+
+extension TestEnvironment {
+    /// The local KMS endpoint (moto) that scripts/test starts.
+    public static func kmsEndpoint() throws -> String { try require("COFFER_TEST_KMS_ENDPOINT") }
+
+    /// Environment for AWS clients talking to the local KMS endpoint.
+    public static func awsEnvironment() throws -> [String: String] {
+        [
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_KMS": try kmsEndpoint(), "AWS_ENDPOINT_URL": try kmsEndpoint(),
+        ]
+    }
+
+    /// Runs Python code in the test venv (with boto3) against the local KMS endpoint.
+    public static func boto3(_ code: String, arguments: [String] = []) throws -> ProcessResult {
+        let prelude = """
+            import base64, json, sys, boto3
+            kms = boto3.client("kms", region_name="us-east-1", endpoint_url=\(String(reflecting: try kmsEndpoint())),
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+
+            """
+        return try ProcessRunner.run(try python(), ["-c", prelude + code] + arguments)
+    }
+}
