@@ -9,12 +9,16 @@ public struct AppServices: Sendable {
     public let tokens: TokenService
     public let apiKeys: APIKeyService
     public let config: ConfigService
+    /// KMS HTTP calls so far by `"<Action> <ok|error>"`; nil in rsa mode.
+    public let kmsCallCounts: (@Sendable () -> [String: Int])?
 
-    public init(database: Database, tokens: TokenService, apiKeys: APIKeyService, config: ConfigService) {
+    public init(database: Database, tokens: TokenService, apiKeys: APIKeyService, config: ConfigService,
+                kmsCallCounts: (@Sendable () -> [String: Int])? = nil) {
         self.database = database
         self.tokens = tokens
         self.apiKeys = apiKeys
         self.config = config
+        self.kmsCallCounts = kmsCallCounts
     }
 
     /// Ready when the database answers; keys are loaded before the server starts.

@@ -28,7 +28,7 @@ struct CofferCommand: AsyncParsableCommand {
             }
         } catch {
             let code = ExitStatus.code(for: error)
-            if code == ExitStatus.invalidConfiguration, !(error is ConfigurationError), !(error is CommandFailure) {
+            if code == ExitStatus.invalidConfiguration, ExitStatus.isArgumentError(error) {
                 // An argument error: let ArgumentParser print its usage message.
                 let message = fullMessage(for: error)
                 if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }

@@ -50,10 +50,11 @@ import Testing
         }
     }
 
-    @Test func kmsModeSaysItIsNotSupportedYet() throws {
+    @Test func kmsIsTheDefaultAndNeedsItsKeyIDs() throws {
         let result = try ProcessRunner.run(try TestEnvironment.binary(), ["migrate"], environment: ["DATABASE_URL": Self.databaseURL])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("kms is not supported"))
+        #expect(result.stderr.contains("ENCRYPTION_KMS_ENCRYPTION_KEY_ID"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
     @Test func badArgumentsExitTwo() throws {

@@ -120,17 +120,22 @@ enum Recovery {
         return lines.filter { !$0.hasPrefix("```") }.joined(separator: "\n")
     }
 
-    static func runWalkthrough(databaseURL: String, key: RSAPrivateKey) throws -> [Value] {
+    /// - Parameters:
+    ///   - shellBlock: `shell` (RSA root, needs `key`) or `kms-shell` (KMS root, needs AWS variables).
+    static func runWalkthrough(databaseURL: String, key: RSAPrivateKey?, shellBlock: String = "shell", environment: [String: String] = [:]) throws -> [Value] {
         let readme = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
-        try key.pkcs8PEM.write(to: folder.appendingPathComponent("key.pem"), atomically: true, encoding: .utf8)
-        try block("shell", in: readme).write(to: folder.appendingPathComponent("recover.sh"), atomically: true, encoding: .utf8)
+        try key?.pkcs8PEM.write(to: folder.appendingPathComponent("key.pem"), atomically: true, encoding: .utf8)
+        try block(shellBlock, in: readme).write(to: folder.appendingPathComponent("recover.sh"), atomically: true, encoding: .utf8)
         try block("python", in: readme).write(to: folder.appendingPathComponent("recover.py"), atomically: true, encoding: .utf8)
         let pgBin = try TestEnvironment.pgBin()
+        let venvBin = URL(fileURLWithPath: try TestEnvironment.python()).deletingLastPathComponent().path
+        var env = environment
+        env["DATABASE_URL"] = databaseURL
         let shell = try ProcessRunner.shell(
-            "cd '\(folder.path)' && PATH='\(pgBin)':\"$PATH\" bash -euo pipefail recover.sh",
-            environment: ["DATABASE_URL": databaseURL]
+            "cd '\(folder.path)' && PATH='\(pgBin)':'\(venvBin)':\"$PATH\" bash -euo pipefail recover.sh",
+            environment: env
         )
         guard shell.status == 0 else { throw TestFailure("recovery shell block failed: \(shell.stderr)") }
         let python = try ProcessRunner.shell("cd '\(folder.path)' && '\(try TestEnvironment.python())' recover.py")

@@ -27,7 +27,10 @@ import Testing
 
     @Test(arguments: [
         (["ENCRYPTION_TYPE": "vault"], "ENCRYPTION_TYPE"),
-        (["ENCRYPTION_TYPE": "kms"], "ENCRYPTION_TYPE"),
+        (["ENCRYPTION_TYPE": "kms"], "ENCRYPTION_KMS_ENCRYPTION_KEY_ID"),
+        (["ENCRYPTION_TYPE": "kms", "ENCRYPTION_KMS_ENCRYPTION_KEY_ID": "k"], "ENCRYPTION_KMS_SIGNING_KEY_ID"),
+        (["ENCRYPTION_TYPE": "kms", "ENCRYPTION_KMS_ENCRYPTION_KEY_ID": "k", "ENCRYPTION_KMS_SIGNING_KEY_ID": "s"], "AWS_REGION"),
+        (["ENCRYPTION_TYPE": "kms", "ENCRYPTION_KMS_ENCRYPTION_KEY_ID": "k", "ENCRYPTION_KMS_SIGNING_KEY_ID": "s", "AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL_KMS": "not a url"], "AWS_ENDPOINT_URL_KMS"),
         (["ENCRYPTION_RSA_PRIVATE_KEY": ""], "ENCRYPTION_RSA_PRIVATE_KEY"),
         (["ENCRYPTION_RSA_PRIVATE_KEY": "%%%not-base64%%%"], "ENCRYPTION_RSA_PRIVATE_KEY"),
         (["DATABASE_URL": ""], "DATABASE_URL"),
@@ -61,6 +64,24 @@ import Testing
         var environment = Self.base
         environment.removeValue(forKey: "ENCRYPTION_TYPE")
         #expect(throws: ConfigurationError.self) { try CofferConfiguration(environment: environment) }
+    }
+
+    @Test func kmsRegionComesFromTheEnvironmentOrTheKeyARN() throws {
+        var environment = Self.base
+        environment.merge([
+            "ENCRYPTION_TYPE": "kms",
+            "ENCRYPTION_KMS_ENCRYPTION_KEY_ID": "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "ENCRYPTION_KMS_SIGNING_KEY_ID": "alias/coffer-signing",
+            "AWS_ENDPOINT_URL_KMS": "http://127.0.0.1:4566",
+        ]) { $1 }
+        let configuration = try CofferConfiguration(environment: environment)
+        guard case .kms(_, let signing, let aws) = configuration.encryption else { Issue.record("not kms"); return }
+        #expect(signing == "alias/coffer-signing")
+        #expect(aws.region == "eu-central-1")
+        #expect(aws.kmsEndpoint == "http://127.0.0.1:4566")
+        environment["AWS_REGION"] = "us-west-2"
+        guard case .kms(_, _, let explicit) = try CofferConfiguration(environment: environment).encryption else { return }
+        #expect(explicit.region == "us-west-2")
     }
 
     @Test func overridesAreRead() throws {

@@ -62,7 +62,12 @@ public final class TokenService: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let header = JWSHeader(alg: "RS256", typ: "JWT", kid: signer.publicKey.jwkThumbprint)
         let signingInput = try CompactJWS.signingInput(header: header, payload: try encoder.encode(claims))
-        let signature = try await signer.signRS256(Array(signingInput.utf8))
+        let signature: [UInt8]
+        do {
+            signature = try await signer.signRS256(Array(signingInput.utf8))
+        } catch {
+            throw CofferError.unavailable("tokens cannot be signed right now (\(error)); retry later")
+        }
         return Issued(
             token: CompactJWS.serialize(signingInput: signingInput, signature: signature),
             expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.exp))

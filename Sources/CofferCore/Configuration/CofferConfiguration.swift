@@ -10,7 +10,17 @@ public struct CofferConfiguration: Sendable {
     /// The configured root of the key hierarchy.
     public enum Encryption: Sendable {
         case rsa(RSAPrivateKey)
-        case kms(encryptionKeyID: String, signingKeyID: String)
+        case kms(encryptionKeyID: String, signingKeyID: String, aws: AWSSettings)
+    }
+
+    /// Where KMS is and how to authenticate to it.
+    public struct AWSSettings: Sendable {
+        /// From `AWS_REGION`, `AWS_DEFAULT_REGION`, or the key ARN.
+        public var region: String
+        /// `AWS_ENDPOINT_URL_KMS` or `AWS_ENDPOINT_URL`; nil for the regional default.
+        public var kmsEndpoint: String?
+        /// The `AWS_*` variables, for the credential chain.
+        public var environment: [String: String]
     }
 
     /// How log lines are written.
@@ -59,7 +69,22 @@ public struct CofferConfiguration: Sendable {
                 throw ConfigurationError("ENCRYPTION_RSA_PRIVATE_KEY", error.reason)
             }
         case "kms":
-            throw ConfigurationError("ENCRYPTION_TYPE", "kms is not supported by this build yet; set ENCRYPTION_TYPE=rsa and ENCRYPTION_RSA_PRIVATE_KEY")
+            guard let encryptionKey = value("ENCRYPTION_KMS_ENCRYPTION_KEY_ID") else {
+                throw ConfigurationError("ENCRYPTION_KMS_ENCRYPTION_KEY_ID", "is required when ENCRYPTION_TYPE=kms (the default); set it to a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT KMS key id, ARN or alias, or set ENCRYPTION_TYPE=rsa")
+            }
+            guard let signingKey = value("ENCRYPTION_KMS_SIGNING_KEY_ID") else {
+                throw ConfigurationError("ENCRYPTION_KMS_SIGNING_KEY_ID", "is required when ENCRYPTION_TYPE=kms; set it to an RSA_4096 SIGN_VERIFY KMS key id, ARN or alias")
+            }
+            let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? Self.region(fromARN: encryptionKey) ?? Self.region(fromARN: signingKey)
+            guard let region else {
+                throw ConfigurationError("AWS_REGION", "is required for ENCRYPTION_TYPE=kms unless the key ids are ARNs")
+            }
+            let endpoint = value("AWS_ENDPOINT_URL_KMS") ?? value("AWS_ENDPOINT_URL")
+            if let endpoint, URL(string: endpoint)?.host == nil {
+                throw ConfigurationError(value("AWS_ENDPOINT_URL_KMS") != nil ? "AWS_ENDPOINT_URL_KMS" : "AWS_ENDPOINT_URL", "must be a URL such as https://kms.eu-west-1.amazonaws.com")
+            }
+            let aws = AWSSettings(region: region, kmsEndpoint: endpoint, environment: environment.filter { $0.key.hasPrefix("AWS_") })
+            self.encryption = .kms(encryptionKeyID: encryptionKey, signingKeyID: signingKey, aws: aws)
         default:
             throw ConfigurationError("ENCRYPTION_TYPE", "must be `kms` or `rsa`")
         }
@@ -109,6 +134,13 @@ public struct CofferConfiguration: Sendable {
         }
     }
 
+    /// The region of a KMS ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID` or `alias/NAME`).
+    static func region(fromARN id: String) -> String? {
+        let parts = id.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 6, parts[0] == "arn", parts[2] == "kms", !parts[3].isEmpty else { return nil }
+        return String(parts[3])
+    }
+
     /// Parses just `DATABASE_URL`, for commands that need no root key.
     public static func databaseSettings(environment: [String: String]) throws -> DatabaseSettings {
         guard let url = environment["DATABASE_URL"]?.trimmingCharacters(in: .whitespacesAndNewlines), !url.isEmpty else {
@@ -129,10 +161,12 @@ public struct CofferConfiguration: Sendable {
             lines.append(("encryption", "rsa"))
             lines.append(("rsa key", "\(key.keySizeInBits) bits, fingerprint \(key.publicKey.fingerprint)"))
             lines.append(("jwt kid", key.publicKey.jwkThumbprint))
-        case .kms(let encryptionKeyID, let signingKeyID):
+        case .kms(let encryptionKeyID, let signingKeyID, let aws):
             lines.append(("encryption", "kms"))
             lines.append(("kms encryption key", encryptionKeyID))
             lines.append(("kms signing key", signingKeyID))
+            lines.append(("aws region", aws.region))
+            lines.append(("kms endpoint", aws.kmsEndpoint ?? "regional default"))
         }
         lines.append(("database", database.redactedDescription))
         lines.append(("listen", "\(httpHost):\(httpPort)\(tlsCertificateFile == nil ? "" : " (https)")"))

@@ -116,18 +116,27 @@ public struct KeyHierarchy: Sendable {
         return Keyring(dataKeys: dataKeys)
     }
 
+    private func mismatch(_ kek: KeyEncryptionKeyRecord) -> CofferError {
+        CofferError(
+            .rootKeyMismatch, code: "root_key_mismatch",
+            "the configured \(root.rootType.rawValue) root key (\(root.rootKeyID)) does not unwrap the stored key-encryption key v\(kek.version), which was wrapped by \(kek.rootType) root \(kek.rootKeyID); configure that key"
+        )
+    }
+
     private func unwrap(_ kek: KeyEncryptionKeyRecord) async throws -> SymmetricKey {
         guard let wrapped = kek.wrappedKey else {
             throw CofferError(.internalFailure, code: "key_missing", "key-encryption key v\(kek.version) has no material")
+        }
+        // A key wrapped by another root is refused before asking the root, so a wrong KMS key
+        // costs no KMS call and a wrong RSA key no decryption attempt.
+        guard kek.rootType == root.rootType.rawValue, kek.rootKeyID == root.rootKeyID else {
+            throw mismatch(kek)
         }
         let raw: [UInt8]
         do {
             raw = try await root.unwrap(wrapped)
         } catch let error as RootKeyError where error.code == .wrongKey {
-            throw CofferError(
-                .rootKeyMismatch, code: "root_key_mismatch",
-                "the configured \(root.rootType.rawValue) root key (\(root.rootKeyID)) does not unwrap the stored key-encryption key v\(kek.version), which was wrapped by \(kek.rootType) root \(kek.rootKeyID); configure that key"
-            )
+            throw mismatch(kek)
         }
         guard raw.count == 32 else {
             throw CofferError(.rootKeyMismatch, code: "root_key_mismatch", "the stored key-encryption key v\(kek.version) did not unwrap to a 256-bit key")

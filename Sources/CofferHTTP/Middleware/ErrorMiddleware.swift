@@ -35,8 +35,7 @@ struct ErrorMiddleware: RouterMiddleware {
             case .missingReference: return (.unprocessableContent, "unprocessable", "a referenced resource does not exist")
             case .failed: return (.internalServerError, "internal_error", "internal error")
             }
-        case let error as SealError:
-            _ = error
+        case is SealError:
             return (.internalServerError, "sealed_value_unreadable", "a stored value could not be opened; see the server log")
         case let error as HTTPError:
             let message = error.body ?? error.status.reasonPhrase

@@ -15,6 +15,20 @@ struct SystemRoutes {
             }
             return StatusResponse(status: "ready")
         }
+        router.get("/metrics") { _, _ in
+            var lines = [
+                "# HELP coffer_kms_requests_total KMS HTTP requests by action and outcome (each retry counts).",
+                "# TYPE coffer_kms_requests_total counter",
+            ]
+            for (key, count) in (services.kmsCallCounts?() ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let parts = key.split(separator: " ")
+                guard parts.count == 2 else { continue }
+                lines.append("coffer_kms_requests_total{action=\"\(parts[0])\",outcome=\"\(parts[1])\"} \(count)")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
+        }
         router.get("/.well-known/jwks.json") { _, _ in
             JWKSetResponse(keys: services.tokens.jwks.keys)
         }

@@ -45,6 +45,8 @@ public struct StoreError: Error, Hashable, CustomStringConvertible, Sendable {
                 return StoreError(.unavailable, "the database connection failed: \(message)")
             case "28P01", "28000":
                 return StoreError(.unavailable, "the database refused the credentials: \(message)")
+            case "42P01":
+                return StoreError(.failed, "the database has no Coffer schema (\(message)); run `coffer migrate` first")
             case "3D000":
                 return StoreError(.unavailable, "the database does not exist: \(message)")
             default:

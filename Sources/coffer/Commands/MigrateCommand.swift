@@ -20,7 +20,8 @@ struct MigrateCommand: AsyncParsableCommand {
         let configuration = try ProcessEnvironment.configuration()
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: true)
         let logger = Logger(label: "coffer.migrate")
-        let root = try ProcessEnvironment.rootKey(for: configuration)
+        let rootKey = try await ProcessEnvironment.rootKey(for: configuration, logger: logger)
+        let root = rootKey.provider
         let database = try await Database.connect(settings: configuration.database, logger: logger)
         let migrator = Migrator(root: root, logger: logger)
         let result: Migrator.Result

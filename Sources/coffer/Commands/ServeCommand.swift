@@ -23,7 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: false)
         let logger = Logger(label: "coffer")
-        let root = try ProcessEnvironment.rootKey(for: configuration)
+        let rootKey = try await ProcessEnvironment.rootKey(for: configuration, logger: logger)
+        let root = rootKey.provider
         let migrator = Migrator(root: root, logger: logger)
 
         // Start-up checks on one connection, so an unreachable database fails fast.
@@ -46,11 +47,16 @@ struct ServeCommand: AsyncParsableCommand {
             signer: root, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
             lifetime: configuration.tokenLifetime
         )
+        var kmsCallCounts: (@Sendable () -> [String: Int])?
+        if let client = rootKey.kms {
+            kmsCallCounts = { client.callCounts }
+        }
         let services = AppServices(
             database: database,
             tokens: tokens,
             apiKeys: APIKeyService(database: database, logger: logger),
-            config: ConfigService(database: database, keyring: keyring, logger: logger)
+            config: ConfigService(database: database, keyring: keyring, logger: logger),
+            kmsCallCounts: kmsCallCounts
         )
         let app = Application(
             router: CofferRouter.build(services: services),
@@ -62,6 +68,13 @@ struct ServeCommand: AsyncParsableCommand {
             "version": "\(CofferCommand.version)", "listen": "\(configuration.httpHost):\(configuration.httpPort)",
             "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)", "database": "\(configuration.database.redactedDescription)",
         ])
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            throw CommandFailure(
+                code: ExitStatus.unexpected,
+                message: "could not serve on \(configuration.httpHost):\(configuration.httpPort): \(error)"
+            )
+        }
     }
 }

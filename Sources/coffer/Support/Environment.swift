@@ -3,6 +3,12 @@ import CofferKeys
 import Foundation
 import Logging
 
+/// A configured root key and, in kms mode, the KMS client behind it (for metrics).
+struct RootKey: Sendable {
+    let provider: any RootKeyProvider & TokenSigner
+    let kms: KMSClient?
+}
+
 /// The process environment, read once at the edge and passed to the libraries.
 enum ProcessEnvironment {
     static var variables: [String: String] { ProcessInfo.processInfo.environment }
@@ -14,13 +20,19 @@ enum ProcessEnvironment {
         try CofferConfiguration(environment: variables, stdoutIsTerminal: stdoutIsTerminal)
     }
 
-    /// The root key provider and token signer of a configuration.
-    static func rootKey(for configuration: CofferConfiguration) throws -> RSARootKey {
+    /// The root key of a configuration, which also signs tokens. In kms mode this checks
+    /// both keys with KMS and fetches the signing public key (bounded retries).
+    static func rootKey(for configuration: CofferConfiguration, logger: Logger) async throws -> RootKey {
         switch configuration.encryption {
         case .rsa(let key):
-            return RSARootKey(privateKey: key)
-        case .kms:
-            throw ConfigurationError("ENCRYPTION_TYPE", "kms is not supported by this build yet; set ENCRYPTION_TYPE=rsa")
+            return RootKey(provider: RSARootKey(privateKey: key), kms: nil)
+        case .kms(let encryptionKeyID, let signingKeyID, let aws):
+            let credentials = AWSCredentialProvider(
+                source: AWSCredentialProvider.source(environment: aws.environment, region: aws.region), logger: logger
+            )
+            let client = KMSClient(configuration: .init(region: aws.region, endpoint: aws.kmsEndpoint), credentials: credentials, logger: logger)
+            let root = try await KMSRootKey.connect(client: client, encryptionKeyID: encryptionKeyID, signingKeyID: signingKeyID)
+            return RootKey(provider: root, kms: client)
         }
     }
 

@@ -29,11 +29,28 @@ enum ExitStatus {
             default: return unexpected
             }
         case let error as StoreError where error.code == .unavailable: return databaseUnreachable
+        case let error as KMSError:
+            switch error.code {
+            case .refused, .credentials: return invalidConfiguration
+            case .unavailable: return databaseUnreachable
+            case .invalidCiphertext: return rootKeyMismatch
+            }
         default:
             let parserCode = CofferCommand.exitCode(for: error)
             if parserCode == .success { return success }
             if parserCode == .validationFailure { return invalidConfiguration }
             return parserCode.rawValue == 0 ? success : unexpected
+        }
+    }
+
+    /// Errors of ArgumentParser (bad flags, `--help`), which print their own usage text.
+    static func isArgumentError(_ error: any Error) -> Bool {
+        switch error {
+        case is CommandFailure, is ConfigurationError, is CofferError, is StoreError, is MigrationError,
+             is RootKeyError, is KMSError, is SealError:
+            return false
+        default:
+            return true
         }
     }
 
@@ -45,6 +62,7 @@ enum ExitStatus {
         case let error as StoreError: return "database: \(error.reason)"
         case let error as MigrationError: return "migration: \(error.reason)"
         case let error as RootKeyError: return "root key: \(error.reason)"
+        case let error as KMSError: return error.reason
         case let error as SealError: return error.description
         default: return "unexpected failure: \(type(of: error))"
         }

@@ -26,7 +26,7 @@ struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let explicit { merged.merge(explicit) { $1 } }
         for (key, value) in merged { object[key] = Self.plain(value) }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         data.append(0x0a)
         (toStandardError ? FileHandle.standardError : FileHandle.standardOutput).write(data)
     }
