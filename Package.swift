@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(
@@ -39,7 +40,7 @@ let package = Package(
         .target(
             name: "CofferMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql")]
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql")]
         ),
         .target(
             name: "CofferStore",
@@ -61,10 +62,13 @@ let package = Package(
         .target(
             name: "CofferHTTP",
             dependencies: [
-                "CofferCore",
+                "CofferCore", "CofferStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("openapi.yaml")]
         ),
         .executableTarget(
             name: "coffer",
@@ -99,8 +103,9 @@ let package = Package(
             dependencies: [
                 "CofferHTTP", "CofferTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
-        .testTarget(name: "CofferCLITests", dependencies: ["CofferTestSupport", "CofferCrypto", "CofferKeys"]),
+        .testTarget(name: "CofferCLITests", dependencies: ["CofferTestSupport", "CofferCrypto", "CofferKeys", "CofferMigrations"]),
     ]
 )

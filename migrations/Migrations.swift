@@ -27,5 +27,6 @@ public struct Migration: Sendable {
 public enum CofferMigrations {
     public static let all: [Migration] = [
         Migration("0001_initial.sql", PackageResources._001_initial_sql),
+        Migration("0002_domain.sql", PackageResources._002_domain_sql),
     ]
 }

@@ -7,10 +7,13 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by ``AuthMiddleware`` on every `/api/v1` route but token issuance.
     public var principal: Principal?
+    /// Set by ``RequestLogMiddleware``: the caller's `X-Request-Id` if well-formed, else a new one.
+    public var requestID: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.requestID = ""
     }
 
     /// CONTRACT §3: a request body is at most 4 MiB.

@@ -2,6 +2,7 @@ import CofferCore
 import CofferStore
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// What the routes need: the domain services of a running Coffer.
 public struct AppServices: Sendable {
@@ -9,15 +10,21 @@ public struct AppServices: Sendable {
     public let tokens: TokenService
     public let apiKeys: APIKeyService
     public let config: ConfigService
+    public let spaces: SpaceService
+    public let audit: AuditLog
     /// KMS HTTP calls so far by `"<Action> <ok|error>"`; nil in rsa mode.
     public let kmsCallCounts: (@Sendable () -> [String: Int])?
 
-    public init(database: Database, tokens: TokenService, apiKeys: APIKeyService, config: ConfigService,
+    /// The services of one replica over `database`. `revocations` must be the list the
+    /// token service checks.
+    public init(database: Database, keyring: Keyring, tokens: TokenService, revocations: RevocationList, logger: Logger,
                 kmsCallCounts: (@Sendable () -> [String: Int])? = nil) {
         self.database = database
         self.tokens = tokens
-        self.apiKeys = apiKeys
-        self.config = config
+        self.apiKeys = APIKeyService(database: database, revocations: revocations, logger: logger)
+        self.config = ConfigService(database: database, keyring: keyring, logger: logger)
+        self.audit = AuditLog(database: database, logger: logger)
+        self.spaces = SpaceService(database: database, audit: audit, logger: logger)
         self.kmsCallCounts = kmsCallCounts
     }
 
@@ -36,6 +43,33 @@ public enum CofferRouter {
         SystemRoutes(services: services).register(on: router)
         let api = router.group("api/v1").add(middleware: AuthMiddleware(tokens: services.tokens))
         OwnerRoutes(services: services).register(on: api)
+        AdminRoutes(services: services).register(on: api)
         return router
+    }
+}
+
+/// Keeps the revocation list of this replica current: refreshes it from the database
+/// every ``RevocationList/pollInterval`` until the service group stops.
+public struct RevocationPoller: Service {
+    let revocations: RevocationList
+    let database: Database
+    let logger: Logger
+
+    public init(revocations: RevocationList, database: Database, logger: Logger) {
+        self.revocations = revocations
+        self.database = database
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled {
+            do {
+                try await revocations.refresh(from: database, logger: logger)
+            } catch {
+                logger.warning("could not refresh revoked API keys; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: RevocationList.pollInterval)
+            if Task.isShuttingDownGracefully { return }
+        }
     }
 }

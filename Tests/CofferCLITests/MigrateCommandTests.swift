@@ -1,4 +1,5 @@
 import CofferCrypto
+import CofferMigrations
 import CofferTestSupport
 import Foundation
 import Testing
@@ -25,7 +26,7 @@ import Testing
             }
             #expect(counts.0 == 1)
             #expect(counts.1 == 2)
-            #expect(counts.2 == 1)
+            #expect(counts.2 == CofferMigrations.all.count)
         }
     }
 

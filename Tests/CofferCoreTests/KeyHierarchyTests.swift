@@ -44,7 +44,7 @@ import Testing
         try await withTestDatabase { database in
             let first = try await migrate(database, root: primary)
             #expect(first.keys == .created)
-            #expect(first.appliedMigrations == ["0001_initial.sql"])
+            #expect(first.appliedMigrations == ["0001_initial.sql", "0002_domain.sql"])
             let before = try await Self.snapshot(database)
             let second = try await migrate(database, root: primary)
             #expect(second.keys == .verified)

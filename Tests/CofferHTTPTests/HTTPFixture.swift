@@ -5,6 +5,7 @@ import CofferKeys
 import CofferStore
 import CofferTestSupport
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -31,11 +32,11 @@ struct HTTPFixture: Sendable {
                 throw error
             }
             let database = Database(settings: testDatabase.settings, logger: logger)
+            let revocations = RevocationList()
             let services = AppServices(
-                database: database,
-                tokens: TokenService(signer: root, issuer: "coffer", audience: "coffer-api", lifetime: 3600),
-                apiKeys: APIKeyService(database: database, logger: logger),
-                config: ConfigService(database: database, keyring: keyring, logger: logger)
+                database: database, keyring: keyring,
+                tokens: TokenService(signer: root, issuer: "coffer", audience: "coffer-api", lifetime: 3600, revocations: revocations),
+                revocations: revocations, logger: logger
             )
             let app = Application(router: CofferRouter.build(services: services), services: [database.client!], logger: logger)
             try await app.test(.router) { client in
@@ -46,24 +47,33 @@ struct HTTPFixture: Sendable {
 
     /// A token for a new API key of `role` on `space`.
     func token(_ role: Role, space: String = "root") async throws -> String {
+        try await tokenAndKey(role, space: space).token
+    }
+
+    /// A token and the id of its new API key of `role` on `space`.
+    func tokenAndKey(_ role: Role, space: String = "root") async throws -> (token: String, keyID: String) {
         let created = try await apiKeys.create(name: "test-\(role.rawValue)", space: space, role: role)
         let response = try await request(.post, "/api/v1/auth/token", json: ["api_key_id": created.record.id, "api_key_secret": created.secret])
         guard response.status == .ok, let token = response.json["token"] as? String else {
             throw TestFailure("token request answered \(response.status)")
         }
-        return token
+        return (token, created.record.id)
     }
 
     struct Reply {
         let status: HTTPResponse.Status
         let body: Data
+        var requestID: String? = nil
+        var text: String { String(decoding: body, as: UTF8.self) }
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
         var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
         var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
     }
 
-    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: Any? = nil, rawBody: Data? = nil, authorization: String? = nil) async throws -> Reply {
+    func request(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: Any? = nil, rawBody: Data? = nil, authorization: String? = nil,
+                 requestID: String? = nil) async throws -> Reply {
         var headers = HTTPFields()
+        if let requestID { headers[HTTPField.Name("X-Request-Id")!] = requestID }
         if let token { headers[.authorization] = "Bearer \(token)" }
         if let authorization { headers[.authorization] = authorization }
         var body: ByteBuffer?
@@ -75,7 +85,7 @@ struct HTTPFixture: Sendable {
             body = ByteBuffer(bytes: rawBody)
         }
         return try await client.execute(uri: uri, method: method, headers: headers, body: body) { response in
-            Reply(status: response.status, body: Data(buffer: response.body))
+            Reply(status: response.status, body: Data(buffer: response.body), requestID: response.headers[HTTPField.Name("X-Request-Id")!])
         }
     }
 }

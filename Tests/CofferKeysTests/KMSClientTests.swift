@@ -115,7 +115,6 @@ import Testing
 
     @Test func anUnreachableEndpointIsUnavailableAfterBoundedRetries() async throws {
         let kms = try Self.client(endpoint: "http://127.0.0.1:1", attempts: 3)
-        let start = ContinuousClock.now
         do {
             _ = try await kms.describeKey("k")
             Issue.record("reached nothing")
@@ -123,7 +122,6 @@ import Testing
             #expect(error.code == .unavailable)
             #expect(error.reason.contains("3 attempts"))
         }
-        #expect(ContinuousClock.now - start < .seconds(30))
         #expect(kms.callCounts["DescribeKey error"] == 3)
     }
 

@@ -16,29 +16,33 @@ public struct APIKeyService: Sendable {
     private let database: Database
     private let repository: APIKeyRepository
     private let owners: OwnerRepository
+    private let audit: AuditLog
+    /// Revoked keys, refused by token verification on this replica at once.
+    public let revocations: RevocationList
 
-    public init(database: Database, logger: Logger) {
+    public init(database: Database, revocations: RevocationList = RevocationList(), logger: Logger) {
         self.database = database
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
+        self.audit = AuditLog(database: database, logger: logger)
+        self.revocations = revocations
     }
 
-    /// Creates a key bound to a space and a role.
-    public func create(name: String, space: String, role: Role) async throws -> Created {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= 200 else {
-            throw CofferError.invalidInput("an API key needs a name of 1 to 200 characters")
-        }
+    /// Creates a key bound to a space in the caller's reach (an operator at the command
+    /// line reaches every space).
+    public func create(name: String, space: String, role: Role, by principal: Principal = .commandLine) async throws -> Created {
+        try await audit.authorize(principal, .admin, action: "api_key.create", resource: "api_key:(new)", space: space)
+        let name = try ConfigValidation.checkName(name, what: "an API key")
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
         let record = APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret))
-        let repository = self.repository
-        let owners = self.owners
+        let (repository, owners, audit) = (self.repository, self.owners, self.audit)
         try await database.transaction { connection in
-            guard try await !owners.spaceSubtree(of: space, on: connection).isEmpty else {
+            guard try await owners.spaceSubtree(of: principal.space, on: connection).contains(space) else {
                 throw CofferError.unprocessable("space `\(space)` does not exist", code: "unknown_space")
             }
             try await repository.insert(record, on: connection)
+            try await audit.record("api_key.create", resource: "api_key:\(id)", space: space, by: principal, detail: "role=\(role.rawValue)", on: connection)
         }
         return Created(record: record, secret: secret)
     }
@@ -58,18 +62,66 @@ public struct APIKeyService: Sendable {
         return record
     }
 
-    /// All keys, newest first.
-    public func list() async throws -> [APIKeyRecord] {
-        let repository = self.repository
-        return try await database.withConnection { try await repository.list(on: $0) }
+    /// Exchanges an API key for a token, audited as `token.issue` (or `denied`). The event
+    /// is written before the token is returned: no token leaves without its record.
+    public func issueToken(id: String, secret: String, tokens: TokenService, requestID: String) async throws -> TokenService.Issued {
+        // An id that is not shaped like one is not recorded: it may be a pasted secret.
+        let shownID = Self.isWellFormedID(id) ? id : "(malformed)"
+        let key: APIKeyRecord
+        do {
+            key = try await authenticate(id: id, secret: secret)
+        } catch let error as CofferError where error.kind == .unauthorized {
+            let anonymous = Principal(apiKeyID: "anonymous", space: "", role: .read, tokenID: "", expiresAt: 0, requestID: requestID)
+            await audit.recordDenied("token.issue", resource: "api_key:\(shownID)", space: nil, by: anonymous)
+            throw error
+        }
+        let issued = try await tokens.issue(for: key)
+        let principal = Principal(apiKeyID: key.id, space: key.space, role: Role(rawValue: key.role) ?? .read, tokenID: "", expiresAt: 0, requestID: requestID)
+        let audit = self.audit
+        try await database.transaction { connection in
+            try await audit.record("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, on: connection)
+        }
+        return issued
     }
 
-    /// Revokes a key; `notFound` if there is no unrevoked key with this id.
-    public func revoke(id: String) async throws {
-        let repository = self.repository
-        guard try await database.withConnection({ try await repository.revoke(id: id, on: $0) }) else {
-            throw CofferError.notFound("no active API key has id \(id)")
+    /// Keys bound to spaces in the caller's reach, newest first.
+    public func list(limit: Int = 500, cursor: String? = nil, by principal: Principal = .commandLine) async throws -> Page<APIKeyRecord> {
+        try await audit.authorize(principal, .admin, action: "api_key.list", resource: "api_key:*", space: nil)
+        var after: (Date, String)?
+        if let text = try ConfigValidation.decodeCursor(cursor) {
+            let parts = text.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, let seconds = Double(parts[0]) else {
+                throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor")
+            }
+            after = (Date(timeIntervalSince1970: seconds), String(parts[1]))
         }
+        let (repository, owners) = (self.repository, self.owners)
+        let rows = try await database.withConnection { [after] connection in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            return try await repository.list(spaces: reach, after: after, limit: limit + 1, on: connection)
+        }
+        let items = Array(rows.prefix(limit))
+        let next = rows.count > limit ? items.last.map { ConfigValidation.encodeCursor("\($0.createdAt.timeIntervalSince1970) \($0.id)") } : nil
+        return Page(items: items, nextCursor: next)
+    }
+
+    /// Revokes a key in the caller's reach; its tokens stop working on this replica at
+    /// once and on the others within ``RevocationList/pollInterval``.
+    public func revoke(id: String, by principal: Principal = .commandLine) async throws {
+        try await audit.authorize(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
+        let (repository, owners, audit) = (self.repository, self.owners, self.audit)
+        let revoked = try await database.transaction { connection -> Bool in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            guard let space = try await repository.revoke(id: id, spaces: reach, on: connection) else { return false }
+            try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: space, by: principal, on: connection)
+            return true
+        }
+        guard revoked else { throw CofferError.notFound("no active API key has id \(id)") }
+        revocations.insert(id)
+    }
+
+    static func isWellFormedID(_ id: String) -> Bool {
+        id.utf8.count == 23 && id.hasPrefix("ak_") && id.utf8.dropFirst(3).allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     static func hash(_ secret: String) -> [UInt8] {

@@ -42,14 +42,20 @@ public struct Principal: Sendable, Equatable {
     public let tokenID: String
     /// The token's `exp`, seconds since 1970.
     public let expiresAt: Int64
+    /// The id of the request being served, for the audit trail.
+    public var requestID: String
 
-    public init(apiKeyID: String, space: String, role: Role, tokenID: String, expiresAt: Int64) {
+    public init(apiKeyID: String, space: String, role: Role, tokenID: String, expiresAt: Int64, requestID: String = "") {
         self.apiKeyID = apiKeyID
         self.space = space
         self.role = role
         self.tokenID = tokenID
         self.expiresAt = expiresAt
+        self.requestID = requestID
     }
+
+    /// An operator at the command line: `admin` on `root`, audited as `cli`.
+    public static let commandLine = Principal(apiKeyID: "cli", space: "root", role: .admin, tokenID: "", expiresAt: .max)
 
     /// Throws `forbidden` unless the role meets the requirement.
     public func require(_ requirement: Role.Requirement) throws {

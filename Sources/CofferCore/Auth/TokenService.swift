@@ -30,14 +30,19 @@ public final class TokenService: Sendable {
     /// Tolerated clock difference between replicas for `nbf` and `iat`.
     private let leeway: Int64 = 30
     private let cache: Mutex<[String: Principal]> = Mutex([:])
+    /// Keys whose tokens are refused even before they expire.
+    private let revocations: RevocationList?
     private static let cacheLimit = 50_000
 
     /// - Parameters:
     ///   - signer: signs new tokens (a local RSA key, or KMS).
     ///   - additionalVerificationKeys: older public keys whose tokens may still be valid.
     ///   - lifetime: seconds from issue to expiry.
-    public init(signer: any TokenSigner, additionalVerificationKeys: [RSAPublicKey] = [], issuer: String, audience: String, lifetime: Int) {
+    ///   - revocations: revoked API keys, whose tokens are refused.
+    public init(signer: any TokenSigner, additionalVerificationKeys: [RSAPublicKey] = [], issuer: String, audience: String, lifetime: Int,
+                revocations: RevocationList? = nil) {
         self.signer = signer
+        self.revocations = revocations
         var keys: [String: RSAPublicKey] = [:]
         for key in [signer.publicKey] + additionalVerificationKeys { keys[key.jwkThumbprint] = key }
         self.verificationKeys = keys
@@ -77,6 +82,14 @@ public final class TokenService: Sendable {
     /// Verifies a bearer token and returns its principal.
     /// - Throws: `unauthorized` with a code saying why; the token itself is never echoed.
     public func verify(_ token: String, now: Date = Date()) throws -> Principal {
+        let principal = try verifyCaching(token, now: now)
+        if let revocations, revocations.contains(principal.apiKeyID) {
+            throw CofferError.unauthorized("the token's API key has been revoked", code: "token_revoked")
+        }
+        return principal
+    }
+
+    private func verifyCaching(_ token: String, now: Date) throws -> Principal {
         let nowSeconds = Int64(now.timeIntervalSince1970)
         if let cached = cache.withLock({ $0[token] }) {
             guard cached.expiresAt > nowSeconds else {

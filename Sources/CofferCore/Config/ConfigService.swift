@@ -5,23 +5,28 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Stacks, contexts, their config elements and attachments, and the runtime config of a
-/// stack. Every call takes the caller's principal: roles are checked here, and a
-/// resource outside the caller's space subtree is reported as not found.
+/// Stacks, contexts, their config elements (with history) and attachments, and the
+/// runtime config of a stack. Every call takes the caller's principal: roles are checked
+/// here, a resource outside the caller's space subtree is reported as not found, and every
+/// change (and every runtime-config read) is audited in its own transaction.
 public struct ConfigService: Sendable {
     private let database: Database
     private let keyring: Keyring
     private let owners: OwnerRepository
+    private let spaces: SpaceRepository
     private let elements: ConfigElementRepository
     private let attachments: AttachmentRepository
+    private let audit: AuditLog
     private let logger: Logger
 
     public init(database: Database, keyring: Keyring, logger: Logger) {
         self.database = database
         self.keyring = keyring
         self.owners = OwnerRepository(logger: logger)
+        self.spaces = SpaceRepository(logger: logger)
         self.elements = ConfigElementRepository(logger: logger)
         self.attachments = AttachmentRepository(logger: logger)
+        self.audit = AuditLog(database: database, logger: logger)
         self.logger = logger
     }
 
@@ -29,14 +34,14 @@ public struct ConfigService: Sendable {
 
     /// Creates a stack or context in a space the caller reaches.
     public func createOwner(_ kind: OwnerKind, _ input: OwnerInput, by principal: Principal) async throws -> OwnerRecord {
-        try principal.require(.write)
+        let resource = "\(kind.rawValue):\(input.id)"
+        try await audit.authorize(principal, .write, action: "\(kind.rawValue).create", resource: resource, space: input.space)
         try ConfigValidation.checkSlug(input.id, what: "a \(kind.rawValue) id")
-        let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= 200 else { throw CofferError.invalidInput("a \(kind.rawValue) needs a name of 1 to 200 characters") }
-        guard input.description.count <= 10_000 else { throw CofferError.invalidInput("a description may be at most 10,000 characters") }
+        let name = try ConfigValidation.checkName(input.name, what: "a \(kind.rawValue)")
+        try ConfigValidation.checkDescription(input.description)
         try ConfigValidation.checkLabels(input.labels)
         let record = OwnerRecord(kind: kind, id: input.id, name: name, space: input.space, labels: input.labels, description: input.description)
-        let owners = self.owners
+        let (owners, audit) = (self.owners, self.audit)
         do {
             try await database.transaction { connection in
                 let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
@@ -44,6 +49,7 @@ public struct ConfigService: Sendable {
                     throw CofferError.unprocessable("space `\(input.space)` does not exist", code: "unknown_space")
                 }
                 try await owners.insert(record, on: connection)
+                try await audit.record("\(kind.rawValue).create", resource: resource, space: input.space, by: principal, on: connection)
             }
         } catch let error as StoreError where error.code == .conflict {
             throw CofferError.conflict("a \(kind.rawValue) with id `\(input.id)` already exists")
@@ -73,50 +79,104 @@ public struct ConfigService: Sendable {
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.id) } : nil)
     }
 
-    /// Deletes a stack or context with its elements and attachments.
-    public func deleteOwner(_ kind: OwnerKind, id: String, by principal: Principal) async throws {
-        try principal.require(.write)
-        let owners = self.owners
-        let deleted = try await database.withConnection { connection in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            return try await owners.delete(kind: kind, id: id, spaces: reach, on: connection)
+    /// Changes name, labels, description or space of a stack or context. A move stays
+    /// within the caller's reach and keeps every explicit attachment valid: a stack's
+    /// contexts must lie in its new space or above it, a context's stacks below it.
+    public func updateOwner(_ kind: OwnerKind, id: String, _ patch: OwnerPatch, by principal: Principal) async throws -> OwnerRecord {
+        let resource = "\(kind.rawValue):\(id)"
+        try await audit.authorize(principal, .write, action: "\(kind.rawValue).update", resource: resource, space: nil)
+        let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a \(kind.rawValue)") }
+        if let description = patch.description { try ConfigValidation.checkDescription(description) }
+        if let labels = patch.labels { try ConfigValidation.checkLabels(labels) }
+        let (owners, spaces, attachments, audit) = (self.owners, self.spaces, self.attachments, self.audit)
+        return try await database.transaction { connection in
+            var owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: connection)
+            var detail = ""
+            if let target = patch.space, target != owner.space {
+                let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+                guard reach.contains(target) else {
+                    throw CofferError.unprocessable("space `\(target)` does not exist", code: "unknown_space")
+                }
+                switch kind {
+                case .stack:
+                    let above = try await spaces.ancestry(of: target, on: connection)
+                    if let stranded = try await attachments.attachments(of: owner.uuid, on: connection).first(where: { !above.contains($0.contextSpace) }) {
+                        throw CofferError.conflict("attached context `\(stranded.contextID)` would lie outside space `\(target)` and its parents; detach it first")
+                    }
+                case .context:
+                    let below = try await owners.spaceSubtree(of: target, on: connection)
+                    if let stranded = try await owners.stacksAttached(to: owner.uuid, on: connection).first(where: { !below.contains($0.space) }) {
+                        throw CofferError.conflict("attached stack `\(stranded.id)` would lie outside space `\(target)` and its descendants; detach it first")
+                    }
+                }
+                detail = "space=\(owner.space)->\(target)"
+                owner.space = target
+            }
+            if let name { owner.name = name }
+            if let labels = patch.labels { owner.labels = labels }
+            if let description = patch.description { owner.description = description }
+            owner.updatedAt = Date()
+            try await owners.update(owner, on: connection)
+            try await audit.record("\(kind.rawValue).update", resource: resource, space: owner.space, by: principal, detail: detail, on: connection)
+            return owner
         }
-        guard deleted else { throw Self.notFound(kind, id) }
+    }
+
+    /// Deletes a stack or context with its elements, their history and its attachments.
+    public func deleteOwner(_ kind: OwnerKind, id: String, by principal: Principal) async throws {
+        let resource = "\(kind.rawValue):\(id)"
+        try await audit.authorize(principal, .write, action: "\(kind.rawValue).delete", resource: resource, space: nil)
+        let (owners, audit) = (self.owners, self.audit)
+        try await database.transaction { connection in
+            let owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: connection)
+            _ = try await owners.delete(kind: kind, id: id, spaces: [owner.space], on: connection)
+            try await audit.record("\(kind.rawValue).delete", resource: resource, space: owner.space, by: principal, on: connection)
+        }
     }
 
     // MARK: Config elements
 
-    /// Sets a config element, sealing its value. Returns the element and whether it is new.
+    /// Sets a config element, sealing its value and keeping the previous one in the
+    /// history. Returns the element and whether it is new. Setting exactly what is already
+    /// there changes nothing and adds no version.
     public func putElement(
         _ kind: OwnerKind, ownerID: String, configID: String, _ input: ConfigElementInput, by principal: Principal
     ) async throws -> (ConfigElementView, created: Bool) {
-        try principal.require(.write)
+        let resource = Self.elementResource(kind, ownerID, configID)
+        try await audit.authorize(principal, .write, action: "config.put", resource: resource, space: nil)
         let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
-        guard input.description.count <= 10_000 else { throw CofferError.invalidInput("a description may be at most 10,000 characters") }
+        try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
-        let (owners, elements, keyring) = (self.owners, self.elements, self.keyring)
+        let (owners, elements, keyring, audit) = (self.owners, self.elements, self.keyring, self.audit)
         return try await database.transaction { connection in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
+            try await Self.lockElement(owner.uuid, configID, on: connection)
+            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
+            if let current, current.checksum == checksum, current.type == input.type.rawValue,
+               current.writeOnly == input.writeOnly, current.description == input.description {
+                try await audit.record("config.put", resource: resource, space: owner.space, by: principal,
+                                       detail: "version=\(current.version) unchanged", on: connection)
+                return (Self.view(current, value: input.writeOnly ? nil : input.value), false)
+            }
+            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
             let sealed = try keyring.seal(
-                plaintext, purpose: .database,
-                associatedData: AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
+                plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
             )
             let now = Date()
             let record = ConfigElementRecord(
                 ownerID: owner.uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
                 sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: checksum,
-                description: input.description, createdAt: now, updatedAt: now
+                description: input.description, version: version, author: principal.apiKeyID,
+                createdAt: current?.createdAt ?? now, updatedAt: now
             )
             let created = try await elements.upsert(record, on: connection)
-            let view = ConfigElementView(
-                id: configID, type: input.type, value: input.writeOnly ? nil : input.value, writeOnly: input.writeOnly,
-                checksum: checksum, description: input.description, createdAt: now, updatedAt: now
-            )
-            return (view, created)
+            try await elements.insertVersion(record, on: connection)
+            try await audit.record("config.put", resource: resource, space: owner.space, by: principal, detail: "version=\(version)", on: connection)
+            return (Self.view(record, value: input.writeOnly ? nil : input.value), created)
         }
     }
 
-    /// The elements of a stack or context; write-only values are withheld.
+    /// The current elements of a stack or context; write-only values are withheld.
     public func listElements(_ kind: OwnerKind, ownerID: String, by principal: Principal) async throws -> [ConfigElementView] {
         try principal.require(.read)
         let (owners, elements) = (self.owners, self.elements)
@@ -125,90 +185,177 @@ public struct ConfigService: Sendable {
             return (owner, try await elements.elements(of: [owner.uuid], on: connection))
         }
         return try rows.map { row in
-            let type = ConfigElementType(rawValue: row.type) ?? .environmentVariable
-            let value: String? = row.writeOnly ? nil : try Self.render(open(row, owner: owner.uuid), type: type)
-            return ConfigElementView(
-                id: row.configID, type: type, value: value, writeOnly: row.writeOnly, checksum: row.checksum,
-                description: row.description, createdAt: row.createdAt, updatedAt: row.updatedAt
-            )
+            Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid))
         }
     }
 
-    /// Deletes an element.
+    /// Deletes an element's current value; its history stays and can be restored.
     public func deleteElement(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws {
-        try principal.require(.write)
-        let (owners, elements) = (self.owners, self.elements)
-        let deleted = try await database.withConnection { connection in
+        let resource = Self.elementResource(kind, ownerID, configID)
+        try await audit.authorize(principal, .write, action: "config.delete", resource: resource, space: nil)
+        let (owners, elements, audit) = (self.owners, self.elements, self.audit)
+        try await database.transaction { connection in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            return try await elements.delete(ownerID: owner.uuid, configID: configID, on: connection)
+            try await Self.lockElement(owner.uuid, configID, on: connection)
+            guard try await elements.delete(ownerID: owner.uuid, configID: configID, on: connection) else {
+                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
+            }
+            try await audit.record("config.delete", resource: resource, space: owner.space, by: principal, on: connection)
         }
-        guard deleted else { throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`") }
+    }
+
+    /// A page of an element's versions, newest first. Write-only versions show no value.
+    public func versions(
+        _ kind: OwnerKind, ownerID: String, configID: String, limit: Int, cursor: String?, by principal: Principal
+    ) async throws -> Page<ConfigVersionView> {
+        try principal.require(.read)
+        var before: Int32?
+        if let text = try ConfigValidation.decodeCursor(cursor) {
+            guard let value = Int32(text) else { throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor") }
+            before = value
+        }
+        let (owners, elements) = (self.owners, self.elements)
+        let (owner, rows) = try await database.withConnection { [before] connection in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
+            guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) > 0 else {
+                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
+            }
+            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: connection))
+        }
+        let items = try rows.prefix(limit).map { row in
+            ConfigVersionView(
+                version: Int(row.version), type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
+                value: row.writeOnly ? nil : try render(row, owner: owner.uuid), writeOnly: row.writeOnly,
+                checksum: row.checksum, description: row.description, author: row.author, createdAt: row.createdAt
+            )
+        }
+        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.version)) } : nil)
+    }
+
+    /// Makes version `number` current again, as a new version (history only grows). The
+    /// value is re-sealed under the active data key.
+    public func restore(
+        _ kind: OwnerKind, ownerID: String, configID: String, version number: Int, by principal: Principal
+    ) async throws -> ConfigElementView {
+        let resource = Self.elementResource(kind, ownerID, configID)
+        try await audit.authorize(principal, .write, action: "config.restore", resource: resource, space: nil)
+        guard let number = Int32(exactly: number), number > 0 else {
+            throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
+        }
+        let (owners, elements, keyring, audit) = (self.owners, self.elements, self.keyring, self.audit)
+        return try await database.transaction { connection in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
+            try await Self.lockElement(owner.uuid, configID, on: connection)
+            guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: connection) else {
+                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
+            }
+            let associatedData = AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
+            let plaintext = try keyring.open(try SealedValue(bytes: old.sealedValue), purpose: .database, associatedData: associatedData)
+            let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
+            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
+            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
+            let now = Date()
+            let record = ConfigElementRecord(
+                ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly,
+                sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: old.checksum,
+                description: old.description, version: version, author: principal.apiKeyID,
+                createdAt: current?.createdAt ?? now, updatedAt: now
+            )
+            try await elements.upsert(record, on: connection)
+            try await elements.insertVersion(record, on: connection)
+            try await audit.record("config.restore", resource: resource, space: owner.space, by: principal,
+                                   detail: "from=\(number) version=\(version)", on: connection)
+            let type = ConfigElementType(rawValue: record.type) ?? .environmentVariable
+            return Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
+        }
     }
 
     // MARK: Attachments
 
     /// Attaches a context to a stack with a priority (0 is the highest), or changes it.
+    /// The context must lie in the stack's space or one of its parents.
     public func attach(stackID: String, contextID: String, priority: Int, by principal: Principal) async throws {
-        try principal.require(.write)
+        let resource = "stack:\(stackID)/contexts/\(contextID)"
+        try await audit.authorize(principal, .write, action: "attachment.put", resource: resource, space: nil)
         guard (0...1_000_000).contains(priority) else {
             throw CofferError.invalidInput("priority must be an integer from 0 to 1000000", code: "invalid_priority")
         }
-        let (owners, attachments) = (self.owners, self.attachments)
+        let (owners, spaces, attachments, audit) = (self.owners, self.spaces, self.attachments, self.audit)
         try await database.transaction { connection in
             let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: connection)
             let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: connection)
+            guard try await spaces.ancestry(of: stack.space, on: connection).contains(context.space) else {
+                throw CofferError.unprocessable(
+                    "context `\(contextID)` (space `\(context.space)`) is not in the space of stack `\(stackID)` or above it",
+                    code: "context_out_of_reach"
+                )
+            }
             try await attachments.attach(stack: stack.uuid, context: context.uuid, priority: Int32(priority), on: connection)
+            try await audit.record("attachment.put", resource: resource, space: stack.space, by: principal, detail: "priority=\(priority)", on: connection)
         }
     }
 
     /// Detaches a context from a stack.
     public func detach(stackID: String, contextID: String, by principal: Principal) async throws {
-        try principal.require(.write)
-        let (owners, attachments) = (self.owners, self.attachments)
-        let detached = try await database.transaction { connection in
+        let resource = "stack:\(stackID)/contexts/\(contextID)"
+        try await audit.authorize(principal, .write, action: "attachment.delete", resource: resource, space: nil)
+        let (owners, attachments, audit) = (self.owners, self.attachments, self.audit)
+        try await database.transaction { connection in
             let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: connection)
             let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: connection)
-            return try await attachments.detach(stack: stack.uuid, context: context.uuid, on: connection)
+            guard try await attachments.detach(stack: stack.uuid, context: context.uuid, on: connection) else {
+                throw CofferError.notFound("context `\(contextID)` is not attached to stack `\(stackID)`")
+            }
+            try await audit.record("attachment.delete", resource: resource, space: stack.space, by: principal, on: connection)
         }
-        guard detached else { throw CofferError.notFound("context `\(contextID)` is not attached to stack `\(stackID)`") }
     }
 
     // MARK: Runtime config
 
-    /// The resolved elements of a stack with every value decrypted: the stack's own
-    /// elements win, then attached contexts by ascending priority, ties by context id.
+    /// The resolved elements of a stack with every value decrypted (CONTRACT §3): the
+    /// stack's own elements win; then explicitly attached contexts by ascending priority,
+    /// ties by context id; then auto-attached contexts by id. A context labelled
+    /// `autoattach:L` (or `autoattach:*`) attaches to stacks labelled `L` (or to all) in
+    /// its space and the spaces below. The read is audited in the same transaction.
     public func runtimeConfig(stackID: String, by principal: Principal) async throws -> [RuntimeConfigItem] {
-        try principal.require(.worker)
-        let (owners, elements, attachments) = (self.owners, self.elements, self.attachments)
-        let (stack, attached, rows) = try await database.withConnection { connection in
+        let resource = "stack:\(stackID)/runtime-config"
+        try await audit.authorize(principal, .worker, action: "runtime_config.read", resource: resource, space: nil)
+        let (owners, spaces, elements, attachments, audit) = (self.owners, self.spaces, self.elements, self.attachments, self.audit)
+        let (sources, rows) = try await database.transaction { connection in
             let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: connection)
             let attached = try await attachments.attachments(of: stack.uuid, on: connection)
-            let rows = try await elements.elements(of: [stack.uuid] + attached.map(\.contextUUID), on: connection)
-            return (stack, attached, rows)
+            let ancestry = try await spaces.ancestry(of: stack.space, on: connection)
+            let automatic = try await owners.contexts(
+                inSpaces: ancestry, withAnyLabel: ["autoattach:*"] + stack.labels.map { "autoattach:\($0)" },
+                excluding: attached.map(\.contextUUID), on: connection
+            )
+            let sources = [(stack.uuid, "stack")]
+                + attached.map { ($0.contextUUID, "context:\($0.contextID)") }
+                + automatic.map { ($0.uuid, "context:\($0.id)") }
+            let rows = try await elements.elements(of: sources.map(\.0), on: connection)
+            try await audit.record("runtime_config.read", resource: resource, space: stack.space, by: principal,
+                                   detail: "contexts=\(sources.count - 1)", on: connection)
+            return (sources, rows)
         }
         let byOwner = Dictionary(grouping: rows, by: \.ownerID)
-        let sources = [(stack.uuid, "stack")] + attached.map { ($0.contextUUID, "context:\($0.contextID)") }
         var resolved: [String: RuntimeConfigItem] = [:]
         for (ownerUUID, source) in sources {
             for row in byOwner[ownerUUID] ?? [] where resolved[row.configID] == nil {
-                let type = ConfigElementType(rawValue: row.type) ?? .environmentVariable
                 resolved[row.configID] = RuntimeConfigItem(
-                    id: row.configID, type: type, value: try Self.render(open(row, owner: ownerUUID), type: type),
-                    writeOnly: row.writeOnly, source: source
+                    id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
+                    value: try render(row, owner: ownerUUID), writeOnly: row.writeOnly, source: source
                 )
             }
         }
-        logger.info("runtime config read", metadata: [
-            "stack": "\(stackID)", "api_key": "\(principal.apiKeyID)", "elements": "\(resolved.count)",
-        ])
         return resolved.values.sorted { $0.id < $1.id }
     }
 
     // MARK: Helpers
 
-    private func open(_ row: ConfigElementRecord, owner: UUID) throws -> [UInt8] {
+    private func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
         let sealed = try SealedValue(bytes: row.sealedValue)
-        return try keyring.open(sealed, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner, configID: row.configID))
+        let plaintext = try keyring.open(sealed, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner, configID: row.configID))
+        return Self.render(plaintext, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable)
     }
 
     private static func render(_ plaintext: [UInt8], type: ConfigElementType) -> String {
@@ -216,6 +363,27 @@ public struct ConfigService: Sendable {
         case .environmentVariable: return String(decoding: plaintext, as: UTF8.self)
         case .fileMount: return Data(plaintext).base64EncodedString()
         }
+    }
+
+    private static func view(_ row: ConfigElementRecord, value: String?) -> ConfigElementView {
+        ConfigElementView(
+            id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable, value: value,
+            writeOnly: row.writeOnly, checksum: row.checksum, description: row.description, version: Int(row.version),
+            createdAt: row.createdAt, updatedAt: row.updatedAt
+        )
+    }
+
+    private static func elementResource(_ kind: OwnerKind, _ ownerID: String, _ configID: String) -> String {
+        "\(kind.rawValue):\(ownerID)/config/\(configID)"
+    }
+
+    /// Serialises writers of one element for the rest of the transaction, so versions
+    /// stay contiguous.
+    private static func lockElement(_ owner: UUID, _ configID: String, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(owner.uuidString + "/" + configID), 7102318))",
+            logger: Logger(label: "coffer.config")
+        )
     }
 
     private static func findOwner(

@@ -24,6 +24,21 @@ public struct OwnerInput: Sendable {
     }
 }
 
+/// A change to a stack or context; nil fields stay as they are.
+public struct OwnerPatch: Sendable {
+    public var name: String?
+    public var space: String?
+    public var labels: [String]?
+    public var description: String?
+
+    public init(name: String? = nil, space: String? = nil, labels: [String]? = nil, description: String? = nil) {
+        self.name = name
+        self.space = space
+        self.labels = labels
+        self.description = description
+    }
+}
+
 /// What a caller sends to set a config element. A file's value is base64.
 public struct ConfigElementInput: Sendable {
     public var type: ConfigElementType
@@ -47,8 +62,24 @@ public struct ConfigElementView: Sendable, Equatable {
     public var writeOnly: Bool
     public var checksum: String
     public var description: String
+    /// The current version number (1 for a new element).
+    public var version: Int
     public var createdAt: Date
     public var updatedAt: Date
+}
+
+/// One version in an element's history.
+public struct ConfigVersionView: Sendable, Equatable {
+    public var version: Int
+    public var type: ConfigElementType
+    /// Nil when this version was write-only.
+    public var value: String?
+    public var writeOnly: Bool
+    public var checksum: String
+    public var description: String
+    /// The API key id (or `cli`) that wrote it.
+    public var author: String
+    public var createdAt: Date
 }
 
 /// One resolved element of a stack's runtime config, decrypted.

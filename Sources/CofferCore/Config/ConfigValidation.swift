@@ -63,6 +63,22 @@ public enum ConfigValidation {
         }
     }
 
+    /// A display name: 1 to 200 characters once trimmed, no control characters. Returns it trimmed.
+    public static func checkName(_ name: String, what: String) throws -> String {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty, trimmed.count <= 200, !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw CofferError.invalidInput("\(what) needs a name of 1 to 200 characters without control characters", code: "invalid_name")
+        }
+        return trimmed
+    }
+
+    /// Descriptions: at most 10,000 characters, no NUL.
+    public static func checkDescription(_ description: String) throws {
+        guard description.count <= 10_000, !description.unicodeScalars.contains("\u{0}") else {
+            throw CofferError.invalidInput("a description may be at most 10,000 characters, without NUL", code: "invalid_description")
+        }
+    }
+
     /// Labels: 1 to 255 characters without control characters; at most 100 of them.
     public static func checkLabels(_ labels: [String]) throws {
         guard labels.count <= 100,

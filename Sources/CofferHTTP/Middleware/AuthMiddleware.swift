@@ -15,7 +15,8 @@ struct AuthMiddleware: RouterMiddleware {
             throw CofferError.unauthorized("the Authorization header must be `Bearer <token>`", code: "missing_token")
         }
         var context = context
-        let principal = try tokens.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        var principal = try tokens.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        principal.requestID = context.requestID
         context.principal = principal
         context.logger[metadataKey: "api_key"] = "\(principal.apiKeyID)"
         return try await next(request, context)

@@ -33,6 +33,7 @@ struct ErrorMiddleware: RouterMiddleware {
             case .readOnly: return (.serviceUnavailable, "database_read_only", "the database does not accept writes right now; retry later")
             case .conflict: return (.conflict, "conflict", "the resource already exists")
             case .missingReference: return (.unprocessableContent, "unprocessable", "a referenced resource does not exist")
+            case .invalidData: return (.badRequest, "invalid_input", "a value in the request is not acceptable (encoding or range)")
             case .failed: return (.internalServerError, "internal_error", "internal error")
             }
         case is SealError:

@@ -1,3 +1,5 @@
+import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -8,7 +10,11 @@ struct RequestLogMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response = try await next(request, context)
+        var context = context
+        context.requestID = Self.requestID(from: request)
+        context.logger[metadataKey: "request_id"] = "\(context.requestID)"
+        var response = try await next(request, context)
+        response.headers[Self.requestIDField] = context.requestID
         let elapsed = ContinuousClock.now - start
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.info("request", metadata: [
@@ -18,5 +24,23 @@ struct RequestLogMiddleware: RouterMiddleware {
             "duration_ms": "\(Int(milliseconds.rounded()))",
         ])
         return response
+    }
+
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    private static func isRequestIDByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x3a, 0x41...0x5a, 0x61...0x7a, 0x2e, 0x5f, 0x2d: return true
+        default: return false
+        }
+    }
+
+    /// The client's request id when it is 1 to 128 characters of `A-Za-z0-9._:-`, else a new UUID.
+    static func requestID(from request: Request) -> String {
+        if let given = request.headers[requestIDField], (1...128).contains(given.utf8.count),
+           given.utf8.allSatisfy(isRequestIDByte) {
+            return given
+        }
+        return UUID().uuidString.lowercased()
     }
 }

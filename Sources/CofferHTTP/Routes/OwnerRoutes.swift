@@ -14,7 +14,7 @@ struct OwnerRoutes {
         }
         let config = services.config
         api.put("stacks/:id/contexts/:contextId") { request, context in
-            let body = try await request.decode(as: AttachRequest.self, context: context)
+            let body = try await request.decodeStrict(as: AttachRequest.self, context: context)
             let stackID = try context.parameters.require("id")
             let contextID = try context.parameters.require("contextId")
             try await config.attach(stackID: stackID, contextID: contextID, priority: body.priority, by: context.requirePrincipal())
@@ -38,7 +38,7 @@ struct OwnerRoutes {
     private func register(_ kind: OwnerKind, on group: RouterGroup<AppRequestContext>) {
         let config = services.config
         group.post { request, context in
-            let body = try await request.decode(as: OwnerCreateRequest.self, context: context)
+            let body = try await request.decodeStrict(as: OwnerCreateRequest.self, context: context)
             let input = OwnerInput(
                 id: body.id, name: body.name, space: body.space ?? "root",
                 labels: body.labels ?? [], description: body.description ?? ""
@@ -54,6 +54,12 @@ struct OwnerRoutes {
         group.get(":id") { _, context in
             OwnerResponse(try await config.owner(kind, id: context.parameters.require("id"), by: context.requirePrincipal()))
         }
+        group.patch(":id") { request, context in
+            let body = try await request.decodeStrict(as: OwnerPatchRequest.self, context: context)
+            let patch = OwnerPatch(name: body.name, space: body.space, labels: body.labels, description: body.description)
+            let record = try await config.updateOwner(kind, id: context.parameters.require("id"), patch, by: context.requirePrincipal())
+            return OwnerResponse(record)
+        }
         group.delete(":id") { _, context in
             try await config.deleteOwner(kind, id: context.parameters.require("id"), by: context.requirePrincipal())
             return Response(status: .noContent)
@@ -65,7 +71,7 @@ struct OwnerRoutes {
             return ListResponse(items: page.items.map(ConfigElementResponse.init), nextCursor: page.nextCursor)
         }
         group.put(":id/config/:configId") { request, context in
-            let body = try await request.decode(as: ConfigElementRequest.self, context: context)
+            let body = try await request.decodeStrict(as: ConfigElementRequest.self, context: context)
             let input = ConfigElementInput(
                 type: body.type, value: body.value, writeOnly: body.writeOnly ?? false, description: body.description ?? ""
             )
@@ -74,6 +80,25 @@ struct OwnerRoutes {
                 input, by: context.requirePrincipal()
             )
             return EditedResponse(status: created ? .created : .ok, response: ConfigElementResponse(view))
+        }
+        group.get(":id/config/:configId/versions") { request, context in
+            let (limit, cursor) = try Pagination.parse(request)
+            let page = try await config.versions(
+                kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context),
+                limit: limit, cursor: cursor, by: context.requirePrincipal()
+            )
+            return ListResponse(items: page.items.map(ConfigVersionResponse.init), nextCursor: page.nextCursor)
+        }
+        group.post(":id/config/:configId/versions/:version/restore") { _, context in
+            let text = try context.parameters.require("version")
+            guard let number = Int(text), number > 0 else {
+                throw CofferError.invalidInput("the version in the path must be a positive integer", code: "invalid_version")
+            }
+            let view = try await config.restore(
+                kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context), version: number,
+                by: context.requirePrincipal()
+            )
+            return ConfigElementResponse(view)
         }
         group.delete(":id/config/:configId") { _, context in
             try await config.deleteElement(

@@ -29,14 +29,20 @@ struct SystemRoutes {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
         }
+        router.get("/openapi.yaml") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/yaml; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
+        }
         router.get("/.well-known/jwks.json") { _, _ in
             JWKSetResponse(keys: services.tokens.jwks.keys)
         }
         router.post("/api/v1/auth/token") { request, context in
-            let body = try await request.decode(as: TokenRequest.self, context: context)
-            let key = try await services.apiKeys.authenticate(id: body.apiKeyID, secret: body.apiKeySecret)
-            let issued = try await services.tokens.issue(for: key)
-            context.logger.info("token issued", metadata: ["api_key": "\(key.id)", "role": "\(key.role)"])
+            let body = try await request.decodeStrict(as: TokenRequest.self, context: context)
+            let issued = try await services.apiKeys.issueToken(
+                id: body.apiKeyID, secret: body.apiKeySecret, tokens: services.tokens, requestID: context.requestID
+            )
+            context.logger.info("token issued", metadata: ["api_key": "\(body.apiKeyID)"])
             return TokenResponse(token: issued.token, expiresAt: issued.expiresAt)
         }
     }

@@ -11,6 +11,8 @@ public struct StoreError: Error, Hashable, CustomStringConvertible, Sendable {
         case missingReference
         /// The database is read-only or refused the write for lack of space.
         case readOnly
+        /// The server refused a value (SQLSTATE class 22: bad encoding, out of range).
+        case invalidData
         /// Anything else the server reported.
         case failed
     }
@@ -41,6 +43,8 @@ public struct StoreError: Error, Hashable, CustomStringConvertible, Sendable {
             case "23505": return StoreError(.conflict, "unique constraint violated")
             case "23503": return StoreError(.missingReference, "referenced row does not exist")
             case "25006", "53100": return StoreError(.readOnly, "the database refused the write: \(message)")
+            case let s where s.hasPrefix("22"):
+                return StoreError(.invalidData, "the database refused a value: \(message)")
             case let s where s.hasPrefix("08") || s.hasPrefix("57P"):
                 return StoreError(.unavailable, "the database connection failed: \(message)")
             case "28P01", "28000":

@@ -56,13 +56,45 @@ public struct APIKeyRepository: Sendable {
         ))
     }
 
-    /// Marks a key revoked. Returns false if no unrevoked key has this id.
-    public func revoke(id: String, on connection: PostgresConnection) async throws -> Bool {
+    /// Keys bound to one of `spaces`, newest first, after the key `after` in that order.
+    public func list(spaces: [String], after: (Date, String)?, limit: Int, on connection: PostgresConnection) async throws -> [APIKeyRecord] {
+        try await records(connection.query(
+            """
+            SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys
+            WHERE space = ANY(\(spaces))
+              AND (\(after?.0)::timestamptz IS NULL OR (created_at, id) < (\(after?.0), \(after?.1 ?? "")))
+            ORDER BY created_at DESC, id DESC LIMIT \(limit)
+            """,
+            logger: logger
+        ))
+    }
+
+    /// Ids of keys revoked at or after `since` (all revoked keys when nil), and the
+    /// database's clock now, to pass as the next `since`.
+    public func revoked(since: Date?, on connection: PostgresConnection) async throws -> (ids: [String], now: Date) {
+        var ids: [String] = []
+        for try await id in try await connection.query(
+            "SELECT id FROM api_keys WHERE revoked_at IS NOT NULL AND (\(since)::timestamptz IS NULL OR revoked_at >= \(since))",
+            logger: logger
+        ).decode(String.self) {
+            ids.append(id)
+        }
+        let now = try await connection.query("SELECT now()", logger: logger).collect().first?.decode(Date.self) ?? Date()
+        return (ids, now)
+    }
+
+    /// Marks a key revoked if it is bound to one of `spaces` (any space when nil).
+    /// Returns the key's space, or nil if no such unrevoked key exists.
+    public func revoke(id: String, spaces: [String]? = nil, on connection: PostgresConnection) async throws -> String? {
         let rows = try await connection.query(
-            "UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id",
+            """
+            UPDATE api_keys SET revoked_at = clock_timestamp()
+            WHERE id = \(id) AND revoked_at IS NULL AND (\(spaces)::text[] IS NULL OR space = ANY(\(spaces)))
+            RETURNING space
+            """,
             logger: logger
         ).collect()
-        return !rows.isEmpty
+        return try rows.first?.decode(String.self)
     }
 
     private func records(_ rows: PostgresRowSequence) async throws -> [APIKeyRecord] {

@@ -6,6 +6,8 @@ import PostgresNIO
 public struct AttachmentRecord: Sendable, Equatable {
     public var contextUUID: UUID
     public var contextID: String
+    /// The context's space.
+    public var contextSpace: String
     public var priority: Int32
 }
 
@@ -43,15 +45,15 @@ public struct AttachmentRepository: Sendable {
         var result: [AttachmentRecord] = []
         let rows = try await connection.query(
             """
-            SELECT a.context_uuid, o.id, a.priority
+            SELECT a.context_uuid, o.id, o.space, a.priority
             FROM stack_context_attachments a JOIN config_owners o ON o.uuid = a.context_uuid
             WHERE a.stack_uuid = \(stack)
             ORDER BY a.priority, o.id
             """,
             logger: logger
         )
-        for try await (uuid, id, priority) in rows.decode((UUID, String, Int32).self) {
-            result.append(AttachmentRecord(contextUUID: uuid, contextID: id, priority: priority))
+        for try await (uuid, id, space, priority) in rows.decode((UUID, String, String, Int32).self) {
+            result.append(AttachmentRecord(contextUUID: uuid, contextID: id, contextSpace: space, priority: priority))
         }
         return result
     }

@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// A row of `config_elements`: one environment variable or mounted file of a stack or
-/// context, its value sealed under the `database` data key.
+/// A row of `config_elements` (the current value) or of `config_element_versions` (one
+/// version): an environment variable or mounted file of a stack or context, its value
+/// sealed under the `database` data key.
 public struct ConfigElementRecord: Sendable, Equatable {
     public var ownerID: UUID
     public var configID: String
@@ -13,10 +14,15 @@ public struct ConfigElementRecord: Sendable, Equatable {
     public var dekVersion: Int32
     public var checksum: String
     public var description: String
+    /// 1 for the first value, one more for every change.
+    public var version: Int32
+    /// The API key id (or `cli`) that wrote this version.
+    public var author: String
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(ownerID: UUID, configID: String, type: String, writeOnly: Bool, sealedValue: [UInt8], dekVersion: Int32, checksum: String, description: String, createdAt: Date = Date(), updatedAt: Date = Date()) {
+    public init(ownerID: UUID, configID: String, type: String, writeOnly: Bool, sealedValue: [UInt8], dekVersion: Int32, checksum: String,
+                description: String, version: Int32 = 1, author: String = "", createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.ownerID = ownerID
         self.configID = configID
         self.type = type
@@ -25,12 +31,14 @@ public struct ConfigElementRecord: Sendable, Equatable {
         self.dekVersion = dekVersion
         self.checksum = checksum
         self.description = description
+        self.version = version
+        self.author = author
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
 }
 
-/// SQL for `config_elements`.
+/// SQL for `config_elements` and `config_element_versions`.
 public struct ConfigElementRepository: Sendable {
     private let logger: Logger
 
@@ -38,20 +46,22 @@ public struct ConfigElementRepository: Sendable {
         self.logger = logger
     }
 
-    /// Inserts or replaces an element. Returns true if it was created.
+    private static let columns = "owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, updated_at"
+
+    /// Inserts or replaces the current value. Returns true if it was created.
     @discardableResult
     public func upsert(_ element: ConfigElementRecord, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
             """
             INSERT INTO config_elements
-                (owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, created_at, updated_at)
+                (owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, updated_at)
             VALUES (\(element.ownerID), \(element.configID), \(element.type), \(element.writeOnly),
                     \(ByteBuffer(bytes: element.sealedValue)), \(element.dekVersion), \(element.checksum),
-                    \(element.description), \(element.createdAt), \(element.updatedAt))
+                    \(element.description), \(element.version), \(element.author), \(element.createdAt), \(element.updatedAt))
             ON CONFLICT (owner_id, config_id) DO UPDATE SET
                 type = EXCLUDED.type, write_only = EXCLUDED.write_only, sealed_value = EXCLUDED.sealed_value,
-                dek_version = EXCLUDED.dek_version, checksum = EXCLUDED.checksum,
-                description = EXCLUDED.description, updated_at = EXCLUDED.updated_at
+                dek_version = EXCLUDED.dek_version, checksum = EXCLUDED.checksum, description = EXCLUDED.description,
+                version = EXCLUDED.version, author = EXCLUDED.author, updated_at = EXCLUDED.updated_at
             RETURNING (xmax = 0)
             """,
             logger: logger
@@ -59,34 +69,96 @@ public struct ConfigElementRepository: Sendable {
         return try rows.first?.decode(Bool.self) ?? false
     }
 
-    /// The elements of the given owners, ordered by owner and config id.
-    public func elements(of owners: [UUID], on connection: PostgresConnection) async throws -> [ConfigElementRecord] {
-        var result: [ConfigElementRecord] = []
-        let rows = try await connection.query(
+    /// Records one version in the history.
+    public func insertVersion(_ element: ConfigElementRecord, on connection: PostgresConnection) async throws {
+        try await connection.query(
             """
-            SELECT owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, created_at, updated_at
-            FROM config_elements WHERE owner_id = ANY(\(owners)) ORDER BY owner_id, config_id
+            INSERT INTO config_element_versions
+                (owner_id, config_id, version, type, write_only, sealed_value, dek_version, checksum, description, author, created_at)
+            VALUES (\(element.ownerID), \(element.configID), \(element.version), \(element.type), \(element.writeOnly),
+                    \(ByteBuffer(bytes: element.sealedValue)), \(element.dekVersion), \(element.checksum),
+                    \(element.description), \(element.author), \(element.updatedAt))
             """,
             logger: logger
         )
-        for try await (ownerID, configID, type, writeOnly, sealed, dekVersion, checksum, description, createdAt, updatedAt) in rows.decode(
-            (UUID, String, String, Bool, ByteBuffer, Int32, String, String, Date, Date).self
-        ) {
-            result.append(ConfigElementRecord(
-                ownerID: ownerID, configID: configID, type: type, writeOnly: writeOnly,
-                sealedValue: Array(sealed.readableBytesView), dekVersion: dekVersion, checksum: checksum,
-                description: description, createdAt: createdAt, updatedAt: updatedAt
-            ))
-        }
-        return result
     }
 
-    /// Deletes one element. Returns false if it did not exist.
+    /// The current value of one element, locked for update when `lock` is set.
+    public func find(ownerID: UUID, configID: String, lock: Bool = false, on connection: PostgresConnection) async throws -> ConfigElementRecord? {
+        let rows = lock
+            ? try await connection.query(
+                "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = \(ownerID) AND config_id = \(configID) FOR UPDATE",
+                logger: logger)
+            : try await connection.query(
+                "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = \(ownerID) AND config_id = \(configID)",
+                logger: logger)
+        return try await records(rows).first
+    }
+
+    /// The highest version ever written for an element (it may have been deleted since), or 0.
+    public func latestVersion(ownerID: UUID, configID: String, on connection: PostgresConnection) async throws -> Int32 {
+        let rows = try await connection.query(
+            "SELECT coalesce(max(version), 0) FROM config_element_versions WHERE owner_id = \(ownerID) AND config_id = \(configID)",
+            logger: logger
+        ).collect()
+        return try rows.first?.decode(Int32.self) ?? 0
+    }
+
+    /// Versions of an element, newest first, older than `before` if given.
+    public func versions(ownerID: UUID, configID: String, before: Int32?, limit: Int, on connection: PostgresConnection) async throws -> [ConfigElementRecord] {
+        try await versionRecords(connection.query(
+            """
+            SELECT owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, created_at
+            FROM config_element_versions
+            WHERE owner_id = \(ownerID) AND config_id = \(configID) AND version < \(before ?? Int32.max)
+            ORDER BY version DESC LIMIT \(limit)
+            """,
+            logger: logger
+        ))
+    }
+
+    public func version(ownerID: UUID, configID: String, version: Int32, on connection: PostgresConnection) async throws -> ConfigElementRecord? {
+        try await versionRecords(connection.query(
+            """
+            SELECT owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, created_at
+            FROM config_element_versions WHERE owner_id = \(ownerID) AND config_id = \(configID) AND version = \(version)
+            """,
+            logger: logger
+        )).first
+    }
+
+    /// The current values of the given owners, ordered by owner and config id.
+    public func elements(of owners: [UUID], on connection: PostgresConnection) async throws -> [ConfigElementRecord] {
+        try await records(connection.query(
+            "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = ANY(\(owners)) ORDER BY owner_id, config_id",
+            logger: logger
+        ))
+    }
+
+    /// Deletes the current value (the history stays). Returns false if it did not exist.
     public func delete(ownerID: UUID, configID: String, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
             "DELETE FROM config_elements WHERE owner_id = \(ownerID) AND config_id = \(configID) RETURNING config_id",
             logger: logger
         ).collect()
         return !rows.isEmpty
+    }
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [ConfigElementRecord] {
+        try await versionRecords(rows)
+    }
+
+    private func versionRecords(_ rows: PostgresRowSequence) async throws -> [ConfigElementRecord] {
+        var result: [ConfigElementRecord] = []
+        for try await row in rows {
+            let (ownerID, configID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt) =
+                try row.decode((UUID, String, String, Bool, ByteBuffer, Int32, String, String, Int32, String, Date, Date).self)
+            result.append(ConfigElementRecord(
+                ownerID: ownerID, configID: configID, type: type, writeOnly: writeOnly,
+                sealedValue: Array(sealed.readableBytesView), dekVersion: dekVersion, checksum: checksum,
+                description: description, version: version, author: author, createdAt: createdAt, updatedAt: updatedAt
+            ))
+        }
+        return result
     }
 }

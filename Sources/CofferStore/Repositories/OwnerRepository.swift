@@ -97,6 +97,43 @@ public struct OwnerRepository: Sendable {
         ))
     }
 
+    /// Saves name, space, labels, description and `updatedAt` of an owner.
+    public func update(_ owner: OwnerRecord, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE config_owners SET name = \(owner.name), space = \(owner.space), labels = \(owner.labels),
+                description = \(owner.description), updated_at = \(owner.updatedAt)
+            WHERE uuid = \(owner.uuid)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Contexts in `spaces` carrying one of `labels`, except `excluding`, ordered by id.
+    public func contexts(inSpaces spaces: [String], withAnyLabel labels: [String], excluding: [UUID], on connection: PostgresConnection) async throws -> [OwnerRecord] {
+        try await records(connection.query(
+            """
+            SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+            FROM config_owners
+            WHERE kind = 'context' AND space = ANY(\(spaces)) AND labels && \(labels) AND NOT (uuid = ANY(\(excluding)))
+            ORDER BY id
+            """,
+            logger: logger
+        ))
+    }
+
+    /// The stacks a context is explicitly attached to.
+    public func stacksAttached(to context: UUID, on connection: PostgresConnection) async throws -> [OwnerRecord] {
+        try await records(connection.query(
+            """
+            SELECT o.uuid, o.kind, o.id, o.name, o.space, o.labels, o.description, o.created_at, o.updated_at
+            FROM stack_context_attachments a JOIN config_owners o ON o.uuid = a.stack_uuid
+            WHERE a.context_uuid = \(context) ORDER BY o.id
+            """,
+            logger: logger
+        ))
+    }
+
     /// Deletes an owner with its elements and attachments. Returns false if none matched.
     public func delete(kind: OwnerKind, id: String, spaces: [String], on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(

@@ -63,7 +63,16 @@ struct APIKeysCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List API keys (never their secrets).")
 
         func run() async throws {
-            let keys = try await APIKeysCommand.withService { try await $0.list() }
+            let keys = try await APIKeysCommand.withService { service in
+                var all: [APIKeyRecord] = []
+                var cursor: String?
+                repeat {
+                    let page = try await service.list(limit: 500, cursor: cursor)
+                    all += page.items
+                    cursor = page.nextCursor
+                } while cursor != nil
+                return all
+            }
             print("ID\tNAME\tSPACE\tROLE\tCREATED\tREVOKED")
             for key in keys {
                 let revoked = key.revokedAt.map { $0.formatted(.iso8601) } ?? "-"
@@ -73,7 +82,9 @@ struct APIKeysCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke an API key: it can no longer obtain tokens.")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke an API key: it can no longer obtain tokens, and its tokens stop working within seconds."
+        )
 
         @Argument(help: "The key's id.") var id: String
 

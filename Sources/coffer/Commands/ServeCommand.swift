@@ -27,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
         let root = rootKey.provider
         let migrator = Migrator(root: root, logger: logger)
 
+        let revocations = RevocationList()
         // Start-up checks on one connection, so an unreachable database fails fast.
         let probe = try await Database.connect(settings: configuration.database, logger: logger, operationTimeout: .seconds(30))
         let keyring: Keyring
@@ -36,6 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure(code: ExitStatus.unexpected, message: "\(pending.count) migration(s) pending (\(pending.joined(separator: ", "))); run `coffer migrate` first")
             }
             keyring = try await migrator.loadKeyring(on: probe)
+            try await revocations.refresh(from: probe, logger: logger)
         } catch {
             await probe.close()
             throw error
@@ -45,23 +47,20 @@ struct ServeCommand: AsyncParsableCommand {
         let database = Database(settings: configuration.database, logger: logger)
         let tokens = TokenService(
             signer: root, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
-            lifetime: configuration.tokenLifetime
+            lifetime: configuration.tokenLifetime, revocations: revocations
         )
         var kmsCallCounts: (@Sendable () -> [String: Int])?
         if let client = rootKey.kms {
             kmsCallCounts = { client.callCounts }
         }
         let services = AppServices(
-            database: database,
-            tokens: tokens,
-            apiKeys: APIKeyService(database: database, logger: logger),
-            config: ConfigService(database: database, keyring: keyring, logger: logger),
+            database: database, keyring: keyring, tokens: tokens, revocations: revocations, logger: logger,
             kmsCallCounts: kmsCallCounts
         )
         let app = Application(
             router: CofferRouter.build(services: services),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
-            services: [database.client!],
+            services: [database.client!, RevocationPoller(revocations: revocations, database: database, logger: logger)],
             logger: logger
         )
         logger.info("starting", metadata: [

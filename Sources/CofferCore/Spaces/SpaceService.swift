@@ -1,0 +1,150 @@
+import CofferStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What a caller sends to create a space.
+public struct SpaceInput: Sendable {
+    public var id: String
+    public var name: String
+    public var parent: String
+    public var description: String
+
+    public init(id: String, name: String, parent: String, description: String) {
+        self.id = id
+        self.name = name
+        self.parent = parent
+        self.description = description
+    }
+}
+
+/// A change to a space; nil fields stay as they are.
+public struct SpacePatch: Sendable {
+    public var name: String?
+    public var parent: String?
+    public var description: String?
+
+    public init(name: String? = nil, parent: String? = nil, description: String? = nil) {
+        self.name = name
+        self.parent = parent
+        self.description = description
+    }
+}
+
+/// Spaces: a tree under `root`. An `admin` manages the spaces of its subtree; it may
+/// rename its own space but not move or delete it. Outside the caller's reach a space
+/// does not exist (404).
+public struct SpaceService: Sendable {
+    private let database: Database
+    private let spaces: SpaceRepository
+    private let owners: OwnerRepository
+    private let audit: AuditLog
+
+    public init(database: Database, audit: AuditLog, logger: Logger) {
+        self.database = database
+        self.spaces = SpaceRepository(logger: logger)
+        self.owners = OwnerRepository(logger: logger)
+        self.audit = audit
+    }
+
+    public func create(_ input: SpaceInput, by principal: Principal) async throws -> SpaceRecord {
+        try await audit.authorize(principal, .admin, action: "space.create", resource: "space:\(input.id)", space: input.parent)
+        try ConfigValidation.checkSlug(input.id, what: "a space id")
+        let name = try ConfigValidation.checkName(input.name, what: "a space")
+        try ConfigValidation.checkDescription(input.description)
+        let record = SpaceRecord(id: input.id, name: name, parent: input.parent, description: input.description)
+        let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
+        do {
+            try await database.transaction { connection in
+                try await spaces.lockTree(on: connection)
+                let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+                guard reach.contains(input.parent) else {
+                    throw CofferError.unprocessable("parent space `\(input.parent)` does not exist", code: "unknown_space")
+                }
+                try await spaces.insert(record, on: connection)
+                try await audit.record("space.create", resource: "space:\(input.id)", space: input.id, by: principal, on: connection)
+            }
+        } catch let error as StoreError where error.code == .conflict {
+            throw CofferError.conflict("a space with id `\(input.id)` already exists")
+        }
+        return record
+    }
+
+    public func space(id: String, by principal: Principal) async throws -> SpaceRecord {
+        try await audit.authorize(principal, .admin, action: "space.read", resource: "space:\(id)", space: nil)
+        let (spaces, owners) = (self.spaces, self.owners)
+        return try await database.withConnection { connection in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            guard reach.contains(id), let space = try await spaces.find(id: id, on: connection) else { throw Self.notFound(id) }
+            return space
+        }
+    }
+
+    public func list(limit: Int, cursor: String?, by principal: Principal) async throws -> Page<SpaceRecord> {
+        try await audit.authorize(principal, .admin, action: "space.list", resource: "space:*", space: nil)
+        let after = try ConfigValidation.decodeCursor(cursor)
+        let (spaces, owners) = (self.spaces, self.owners)
+        let rows = try await database.withConnection { connection in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            return try await spaces.list(ids: reach, after: after, limit: limit + 1, on: connection)
+        }
+        let items = Array(rows.prefix(limit))
+        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.id) } : nil)
+    }
+
+    public func update(id: String, _ patch: SpacePatch, by principal: Principal) async throws -> SpaceRecord {
+        try await audit.authorize(principal, .admin, action: "space.update", resource: "space:\(id)", space: id)
+        let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a space") }
+        if let description = patch.description { try ConfigValidation.checkDescription(description) }
+        let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
+        return try await database.transaction { connection in
+            try await spaces.lockTree(on: connection)
+            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            guard reach.contains(id), var space = try await spaces.find(id: id, on: connection) else { throw Self.notFound(id) }
+            if let parent = patch.parent, parent != space.parent {
+                guard id != "root", id != principal.space else {
+                    throw CofferError.unprocessable("space `\(id)` cannot be moved by a key bound to it", code: "cannot_move_space")
+                }
+                guard reach.contains(parent) else {
+                    throw CofferError.unprocessable("parent space `\(parent)` does not exist", code: "unknown_space")
+                }
+                guard try await !owners.spaceSubtree(of: id, on: connection).contains(parent) else {
+                    throw CofferError.unprocessable("space `\(parent)` lies inside `\(id)`; a space cannot move under itself", code: "space_cycle")
+                }
+                space.parent = parent
+            }
+            if let name { space.name = name }
+            if let description = patch.description { space.description = description }
+            space.updatedAt = Date()
+            try await spaces.update(space, on: connection)
+            try await audit.record("space.update", resource: "space:\(id)", space: id, by: principal, on: connection)
+            return space
+        }
+    }
+
+    /// Deletes an empty space: no child spaces, stacks, contexts or live API keys.
+    public func delete(id: String, by principal: Principal) async throws {
+        try await audit.authorize(principal, .admin, action: "space.delete", resource: "space:\(id)", space: id)
+        let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
+        try await database.transaction { connection in
+            try await spaces.lockTree(on: connection)
+            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            guard reach.contains(id), try await spaces.find(id: id, on: connection) != nil else { throw Self.notFound(id) }
+            guard id != "root", id != principal.space else {
+                throw CofferError.unprocessable("space `\(id)` cannot be deleted by a key bound to it", code: "cannot_delete_space")
+            }
+            let contents = try await spaces.contents(of: id, on: connection)
+            guard contents.isEmpty else {
+                throw CofferError.conflict(
+                    "space `\(id)` still holds \(contents.children) space(s), \(contents.stacks) stack(s), \(contents.contexts) context(s) and \(contents.liveAPIKeys) live API key(s)"
+                )
+            }
+            _ = try await spaces.delete(id: id, on: connection)
+            try await audit.record("space.delete", resource: "space:\(id)", space: id, by: principal, on: connection)
+        }
+    }
+
+    static func notFound(_ id: String) -> CofferError {
+        CofferError.notFound("space `\(id)` not found")
+    }
+}

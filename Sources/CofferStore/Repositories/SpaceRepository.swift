@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A row of `spaces`: a node of the tree under `root`.
+public struct SpaceRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// Nil only for `root`.
+    public var parent: String?
+    public var description: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(id: String, name: String, parent: String?, description: String, createdAt: Date = Date(), updatedAt: Date = Date()) {
+        self.id = id
+        self.name = name
+        self.parent = parent
+        self.description = description
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// What still lives in a space, and so blocks deleting it.
+public struct SpaceContents: Sendable, Equatable {
+    public var children: Int
+    public var stacks: Int
+    public var contexts: Int
+    public var liveAPIKeys: Int
+
+    public var isEmpty: Bool { children == 0 && stacks == 0 && contexts == 0 && liveAPIKeys == 0 }
+}
+
+/// SQL for `spaces`.
+public struct SpaceRepository: Sendable {
+    private let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// `space` and its ancestors up to `root`, nearest first; empty if it does not exist.
+    public func ancestry(of space: String, on connection: PostgresConnection) async throws -> [String] {
+        var result: [String] = []
+        for try await id in try await connection.query(
+            """
+            WITH RECURSIVE up(id, parent, depth) AS (
+                SELECT id, parent, 0 FROM spaces WHERE id = \(space)
+                UNION ALL
+                SELECT spaces.id, spaces.parent, up.depth + 1 FROM spaces JOIN up ON spaces.id = up.parent
+                WHERE up.depth < 1000
+            )
+            SELECT id FROM up ORDER BY depth
+            """,
+            logger: logger
+        ).decode(String.self) {
+            result.append(id)
+        }
+        return result
+    }
+
+    public func find(id: String, on connection: PostgresConnection) async throws -> SpaceRecord? {
+        try await records(connection.query(
+            "SELECT id, name, parent, description, created_at, updated_at FROM spaces WHERE id = \(id)",
+            logger: logger
+        )).first
+    }
+
+    /// Spaces among `ids`, ordered by id, after `after`.
+    public func list(ids: [String], after: String?, limit: Int, on connection: PostgresConnection) async throws -> [SpaceRecord] {
+        try await records(connection.query(
+            """
+            SELECT id, name, parent, description, created_at, updated_at FROM spaces
+            WHERE id = ANY(\(ids)) AND id > \(after ?? "") ORDER BY id LIMIT \(limit)
+            """,
+            logger: logger
+        ))
+    }
+
+    /// Inserts a space. Throws `conflict` if the id is taken.
+    public func insert(_ space: SpaceRecord, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            INSERT INTO spaces (id, name, parent, description, created_at, updated_at)
+            VALUES (\(space.id), \(space.name), \(space.parent), \(space.description), \(space.createdAt), \(space.updatedAt))
+            """,
+            logger: logger
+        )
+    }
+
+    public func update(_ space: SpaceRecord, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE spaces SET name = \(space.name), parent = \(space.parent), description = \(space.description),
+                updated_at = \(space.updatedAt)
+            WHERE id = \(space.id)
+            """,
+            logger: logger
+        )
+    }
+
+    public func contents(of space: String, on connection: PostgresConnection) async throws -> SpaceContents {
+        let row = try await connection.query(
+            """
+            SELECT (SELECT count(*) FROM spaces WHERE parent = \(space)),
+                   (SELECT count(*) FROM config_owners WHERE space = \(space) AND kind = 'stack'),
+                   (SELECT count(*) FROM config_owners WHERE space = \(space) AND kind = 'context'),
+                   (SELECT count(*) FROM api_keys WHERE space = \(space) AND revoked_at IS NULL)
+            """,
+            logger: logger
+        ).collect().first
+        let (children, stacks, contexts, keys) = try row?.decode((Int, Int, Int, Int).self) ?? (0, 0, 0, 0)
+        return SpaceContents(children: children, stacks: stacks, contexts: contexts, liveAPIKeys: keys)
+    }
+
+    public func delete(id: String, on connection: PostgresConnection) async throws -> Bool {
+        !(try await connection.query("DELETE FROM spaces WHERE id = \(id) RETURNING id", logger: logger).collect().isEmpty)
+    }
+
+    /// Locks the space rows against concurrent moves and deletes for this transaction.
+    public func lockTree(on connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_advisory_xact_lock(7102318001)", logger: logger)
+    }
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [SpaceRecord] {
+        var result: [SpaceRecord] = []
+        for try await (id, name, parent, description, createdAt, updatedAt) in rows.decode(
+            (String, String, String?, String, Date, Date).self
+        ) {
+            result.append(SpaceRecord(id: id, name: name, parent: parent, description: description, createdAt: createdAt, updatedAt: updatedAt))
+        }
+        return result
+    }
+}
