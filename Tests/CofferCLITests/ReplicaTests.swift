@@ -1,0 +1,66 @@
+import CofferTestSupport
+import Foundation
+import Testing
+
+/// Two `coffer serve` processes on one database, as two replicas behind a load balancer.
+@Suite struct ReplicaTests {
+    @Test func revokingAKeyOnOneReplicaRefusesItsTokensOnTheOtherWithinFiveSeconds() async throws {
+        try await withCLI { cli in
+            #expect(try cli.run(["migrate"]).status == 0)
+            let admin = try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"])
+            let runner = try cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"])
+            func key(_ result: ProcessResult) -> [String: String] {
+                (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: String] ?? [:]
+            }
+            let (adminKey, runnerKey) = (key(admin), key(runner))
+            let first = try ServeProcess(cli: cli)
+            defer { first.cleanUp() }
+            let second = try ServeProcess(cli: cli)
+            defer { second.cleanUp() }
+            try first.waitUntilHealthy()
+            try second.waitUntilHealthy()
+
+            func token(_ server: ServeProcess, _ key: [String: String]) throws -> String {
+                let reply = try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"]!, "api_key_secret": key["secret"]!])
+                guard let token = reply.body["token"] as? String else { throw TestFailure("no token: \(reply.raw)") }
+                return token
+            }
+            let adminToken = try token(first, adminKey)
+            let runnerToken = try token(second, runnerKey)
+            // The runner's token works on both replicas (and is now cached as verified on both).
+            #expect(try first.request("GET", "/api/v1/stacks", token: runnerToken).status == 200)
+            #expect(try second.request("GET", "/api/v1/stacks", token: runnerToken).status == 200)
+
+            #expect(try first.request("DELETE", "/api/v1/api-keys/\(runnerKey["id"]!)", token: adminToken).status == 204)
+            // At once on the replica that revoked it.
+            #expect(try first.request("GET", "/api/v1/stacks", token: runnerToken).status == 401)
+            // Within five seconds on the other one.
+            var refused = false
+            for _ in 0..<50 {
+                let reply = try second.request("GET", "/api/v1/stacks", token: runnerToken)
+                if reply.status == 401 {
+                    #expect((reply.body["error"] as? [String: Any])?["code"] as? String == "token_revoked")
+                    refused = true
+                    break
+                }
+                usleep(100_000)
+            }
+            #expect(refused, "the revoked key's token still works on the other replica after 5 s")
+
+            // A key revoked from the command line (a third process) is refused the same way.
+            let adminOnSecond = try token(second, adminKey)
+            #expect(try cli.run(["api-keys", "revoke", adminKey["id"]!]).status == 0)
+            var adminRefused = false
+            for _ in 0..<50 {
+                if try second.request("GET", "/api/v1/spaces", token: adminOnSecond).status == 401 { adminRefused = true; break }
+                usleep(100_000)
+            }
+            #expect(adminRefused)
+            first.stop()
+            second.stop()
+            for log in [first.log, second.log] {
+                #expect(!log.contains(runnerToken) && !log.contains(runnerKey["secret"]!))
+            }
+        }
+    }
+}
