@@ -77,7 +77,22 @@ import Testing
             }
             #expect(recovered.count == values.count)
 
-            // 4. The server's log holds no secret value, key or token.
+            // 4. The audit trail lists every action of this session, and no value.
+            let audit = try server.request("GET", "/api/v1/audit-events?limit=500", token: token)
+            #expect(audit.status == 200)
+            let actions = ((audit.body["items"] as? [[String: Any]]) ?? []).map { "\($0["action"] ?? "") \($0["resource"] ?? "") \($0["actor"] ?? "")" }
+            for expected in [
+                "token.issue api_key:\(adminID) \(adminID)", "token.issue api_key:\(workerID) \(workerID)",
+                "stack.create stack:app \(adminID)", "context.create context:shared \(adminID)",
+                "config.put stack:app/config/DB_PASSWORD \(adminID)", "config.put stack:app/config/certs/ca.pem \(adminID)",
+                "config.put context:shared/config/API_TOKEN \(adminID)", "attachment.put stack:app/contexts/shared \(adminID)",
+                "runtime_config.read stack:app/runtime-config \(workerID)", "api_key.create api_key:\(adminID) cli",
+            ] {
+                #expect(actions.contains(expected), "audit trail lacks `\(expected)`")
+            }
+            #expect(!audit.raw.contains(canary))
+
+            // 5. The server's log holds no secret value, key or token.
             server.stop()
             let log = server.log
             #expect(log.contains("\"message\":\"request\""))
