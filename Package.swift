@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "CofferMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql")]
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql"), .embedInCode("0003_key_lifecycle.sql")]
         ),
         .target(
             name: "CofferStore",
@@ -97,7 +97,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CofferStoreTests", dependencies: ["CofferStore", "CofferMigrations", "CofferTestSupport"]),
-        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferTestSupport"]),
+        .testTarget(name: "CofferCoreTests", dependencies: ["CofferCore", "CofferMigrations", "CofferTestSupport"]),
         .testTarget(
             name: "CofferHTTPTests",
             dependencies: [

@@ -28,5 +28,6 @@ public enum CofferMigrations {
     public static let all: [Migration] = [
         Migration("0001_initial.sql", PackageResources._001_initial_sql),
         Migration("0002_domain.sql", PackageResources._002_domain_sql),
+        Migration("0003_key_lifecycle.sql", PackageResources._003_key_lifecycle_sql),
     ]
 }

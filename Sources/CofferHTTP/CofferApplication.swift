@@ -12,17 +12,20 @@ public struct AppServices: Sendable {
     public let config: ConfigService
     public let spaces: SpaceService
     public let audit: AuditLog
+    /// Key lifecycle; nil where keys are managed elsewhere (tests of other routes).
+    public let keys: KeyLifecycle?
     /// KMS HTTP calls so far by `"<Action> <ok|error>"`; nil in rsa mode.
     public let kmsCallCounts: (@Sendable () -> [String: Int])?
 
     /// The services of one replica over `database`. `revocations` must be the list the
     /// token service checks.
-    public init(database: Database, keyring: Keyring, tokens: TokenService, revocations: RevocationList, logger: Logger,
-                kmsCallCounts: (@Sendable () -> [String: Int])? = nil) {
+    public init(database: Database, keyring: Keyring, tokens: TokenService, revocations: RevocationList, lifecycle: KeyLifecycle? = nil,
+                logger: Logger, kmsCallCounts: (@Sendable () -> [String: Int])? = nil) {
         self.database = database
         self.tokens = tokens
+        self.keys = lifecycle
         self.apiKeys = APIKeyService(database: database, revocations: revocations, logger: logger)
-        self.config = ConfigService(database: database, keyring: keyring, logger: logger)
+        self.config = ConfigService(database: database, keyring: keyring, lifecycle: lifecycle, logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
         self.spaces = SpaceService(database: database, audit: audit, logger: logger)
         self.kmsCallCounts = kmsCallCounts
@@ -44,6 +47,7 @@ public enum CofferRouter {
         let api = router.group("api/v1").add(middleware: AuthMiddleware(tokens: services.tokens))
         OwnerRoutes(services: services).register(on: api)
         AdminRoutes(services: services).register(on: api)
+        KeyRoutes(services: services).register(on: api)
         return router
     }
 }
@@ -70,6 +74,38 @@ public struct RevocationPoller: Service {
             }
             try? await Task.sleep(for: RevocationList.pollInterval)
             if Task.isShuttingDownGracefully { return }
+        }
+    }
+}
+
+/// Background key work of one replica, once a second: reload the keyring when another
+/// process changed keys, run destruction jobs no other replica runs, and rotate data keys
+/// older than the rotation period.
+public struct KeyMaintenance: Service {
+    let lifecycle: KeyLifecycle
+    let rotationPeriod: Int?
+    let logger: Logger
+
+    public init(lifecycle: KeyLifecycle, rotationPeriod: Int?, logger: Logger) {
+        self.lifecycle = lifecycle
+        self.rotationPeriod = rotationPeriod
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var ticks = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await lifecycle.reloadIfChanged()
+                if let rotationPeriod, ticks % 60 == 0 {
+                    try await lifecycle.rotateExpiredDataKeys(olderThan: rotationPeriod)
+                }
+                try await lifecycle.runPendingJobs()
+            } catch {
+                logger.warning("key maintenance failed; retrying", metadata: ["error": "\(error)"])
+            }
+            ticks += 1
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 }

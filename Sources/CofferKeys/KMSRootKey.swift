@@ -47,22 +47,47 @@ public struct KMSRootKey: RootKeyProvider, TokenSigner {
         }
     }
 
+    /// Only the wrapping half, for a previous root that signs nothing (root key migration).
+    public static func connectWrapping(client: KMSClient, encryptionKeyID: String, variable: String) async throws -> KMSWrappingKey {
+        let encryption = try await client.describeKey(encryptionKeyID)
+        try check(encryption, id: encryptionKeyID, variable: variable, usage: "ENCRYPT_DECRYPT", specs: ["SYMMETRIC_DEFAULT"])
+        return KMSWrappingKey(client: client, encryptionKeyARN: encryption.arn)
+    }
+
     public var rootType: RootType { .kms }
     public var rootKeyID: String { encryptionKeyARN }
 
     public func wrap(_ key: [UInt8]) async throws -> [UInt8] {
-        try await client.encrypt(keyID: encryptionKeyARN, plaintext: key, context: Self.encryptionContext)
+        try await KMSWrappingKey(client: client, encryptionKeyARN: encryptionKeyARN).wrap(key)
     }
 
     public func unwrap(_ wrapped: [UInt8]) async throws -> [UInt8] {
-        do {
-            return try await client.decrypt(keyID: encryptionKeyARN, ciphertext: wrapped, context: Self.encryptionContext)
-        } catch let error as KMSError where error.code == .invalidCiphertext {
-            throw RootKeyError(.wrongKey, "KMS key \(encryptionKeyARN) does not unwrap the stored key-encryption key")
-        }
+        try await KMSWrappingKey(client: client, encryptionKeyARN: encryptionKeyARN).unwrap(wrapped)
     }
 
     public func signRS256(_ signingInput: [UInt8]) async throws -> [UInt8] {
         try await client.signRS256(keyID: signingKeyARN, message: signingInput)
+    }
+}
+
+/// A KMS symmetric key that wraps and unwraps key-encryption keys under the contract's
+/// encryption context.
+public struct KMSWrappingKey: RootKeyProvider {
+    let client: KMSClient
+    public let encryptionKeyARN: String
+
+    public var rootType: RootType { .kms }
+    public var rootKeyID: String { encryptionKeyARN }
+
+    public func wrap(_ key: [UInt8]) async throws -> [UInt8] {
+        try await client.encrypt(keyID: encryptionKeyARN, plaintext: key, context: KMSRootKey.encryptionContext)
+    }
+
+    public func unwrap(_ wrapped: [UInt8]) async throws -> [UInt8] {
+        do {
+            return try await client.decrypt(keyID: encryptionKeyARN, ciphertext: wrapped, context: KMSRootKey.encryptionContext)
+        } catch let error as KMSError where error.code == .invalidCiphertext {
+            throw RootKeyError(.wrongKey, "KMS key \(encryptionKeyARN) does not unwrap the stored key-encryption key")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import CofferCore
 import CofferCrypto
 import CofferKeys
+import CofferMigrations
 import CofferStore
 import CofferTestSupport
 import Foundation
@@ -44,7 +45,7 @@ import Testing
         try await withTestDatabase { database in
             let first = try await migrate(database, root: primary)
             #expect(first.keys == .created)
-            #expect(first.appliedMigrations == ["0001_initial.sql", "0002_domain.sql"])
+            #expect(first.appliedMigrations == CofferMigrations.all.map(\.name))
             let before = try await Self.snapshot(database)
             let second = try await migrate(database, root: primary)
             #expect(second.keys == .verified)

@@ -16,6 +16,8 @@ struct HTTPFixture: Sendable {
     static let logger = Logger(label: "test")
     let client: any TestClientProtocol
     let apiKeys: APIKeyService
+    let keys: KeyLifecycle
+    let database: Database
 
     static func with(_ body: @escaping @Sendable (HTTPFixture) async throws -> Void) async throws {
         try await withTestDatabase { testDatabase in
@@ -33,14 +35,15 @@ struct HTTPFixture: Sendable {
             }
             let database = Database(settings: testDatabase.settings, logger: logger)
             let revocations = RevocationList()
+            let lifecycle = KeyLifecycle(database: database, hierarchy: KeyHierarchy(root: root, logger: logger), keyring: keyring, batchSize: 7, logger: logger)
             let services = AppServices(
                 database: database, keyring: keyring,
                 tokens: TokenService(signer: root, issuer: "coffer", audience: "coffer-api", lifetime: 3600, revocations: revocations),
-                revocations: revocations, logger: logger
+                revocations: revocations, lifecycle: lifecycle, logger: logger
             )
             let app = Application(router: CofferRouter.build(services: services), services: [database.client!], logger: logger)
             try await app.test(.router) { client in
-                try await body(HTTPFixture(client: client, apiKeys: services.apiKeys))
+                try await body(HTTPFixture(client: client, apiKeys: services.apiKeys, keys: lifecycle, database: database))
             }
         }
     }

@@ -17,11 +17,15 @@ public struct ConfigService: Sendable {
     private let elements: ConfigElementRepository
     private let attachments: AttachmentRepository
     private let audit: AuditLog
+    /// Confirms inside each write that the sealing key is still active, and reloads the
+    /// keyring when another process rotated it. Nil in tests of the service alone.
+    private let lifecycle: KeyLifecycle?
     private let logger: Logger
 
-    public init(database: Database, keyring: Keyring, logger: Logger) {
+    public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, logger: Logger) {
         self.database = database
         self.keyring = keyring
+        self.lifecycle = lifecycle
         self.owners = OwnerRepository(logger: logger)
         self.spaces = SpaceRepository(logger: logger)
         self.elements = ConfigElementRepository(logger: logger)
@@ -147,8 +151,8 @@ public struct ConfigService: Sendable {
         let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
-        let (owners, elements, keyring, audit) = (self.owners, self.elements, self.keyring, self.audit)
-        return try await database.transaction { connection in
+        let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
+        return try await withFreshKeys { try await self.database.transaction { connection in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
             try await Self.lockElement(owner.uuid, configID, on: connection)
             let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
@@ -162,6 +166,7 @@ public struct ConfigService: Sendable {
             let sealed = try keyring.seal(
                 plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
             )
+            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: connection)
             let now = Date()
             let record = ConfigElementRecord(
                 ownerID: owner.uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
@@ -173,7 +178,7 @@ public struct ConfigService: Sendable {
             try await elements.insertVersion(record, on: connection)
             try await audit.record("config.put", resource: resource, space: owner.space, by: principal, detail: "version=\(version)", on: connection)
             return (Self.view(record, value: input.writeOnly ? nil : input.value), created)
-        }
+        } }
     }
 
     /// The current elements of a stack or context; write-only values are withheld.
@@ -184,8 +189,8 @@ public struct ConfigService: Sendable {
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
             return (owner, try await elements.elements(of: [owner.uuid], on: connection))
         }
-        return try rows.map { row in
-            Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid))
+        return try await withFreshKeys {
+            try rows.map { row in Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid)) }
         }
     }
 
@@ -222,13 +227,13 @@ public struct ConfigService: Sendable {
             }
             return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: connection))
         }
-        let items = try rows.prefix(limit).map { row in
+        let items = try await withFreshKeys { try rows.prefix(limit).map { row in
             ConfigVersionView(
                 version: Int(row.version), type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
                 value: row.writeOnly ? nil : try render(row, owner: owner.uuid), writeOnly: row.writeOnly,
                 checksum: row.checksum, description: row.description, author: row.author, createdAt: row.createdAt
             )
-        }
+        } }
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.version)) } : nil)
     }
 
@@ -242,8 +247,8 @@ public struct ConfigService: Sendable {
         guard let number = Int32(exactly: number), number > 0 else {
             throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
         }
-        let (owners, elements, keyring, audit) = (self.owners, self.elements, self.keyring, self.audit)
-        return try await database.transaction { connection in
+        let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
+        return try await withFreshKeys { try await self.database.transaction { connection in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
             try await Self.lockElement(owner.uuid, configID, on: connection)
             guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: connection) else {
@@ -252,6 +257,7 @@ public struct ConfigService: Sendable {
             let associatedData = AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
             let plaintext = try keyring.open(try SealedValue(bytes: old.sealedValue), purpose: .database, associatedData: associatedData)
             let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
+            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: connection)
             let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
             let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
             let now = Date()
@@ -267,7 +273,7 @@ public struct ConfigService: Sendable {
                                    detail: "from=\(number) version=\(version)", on: connection)
             let type = ConfigElementType(rawValue: record.type) ?? .environmentVariable
             return Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
-        }
+        } }
     }
 
     // MARK: Attachments
@@ -338,19 +344,42 @@ public struct ConfigService: Sendable {
             return (sources, rows)
         }
         let byOwner = Dictionary(grouping: rows, by: \.ownerID)
-        var resolved: [String: RuntimeConfigItem] = [:]
-        for (ownerUUID, source) in sources {
-            for row in byOwner[ownerUUID] ?? [] where resolved[row.configID] == nil {
-                resolved[row.configID] = RuntimeConfigItem(
-                    id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
-                    value: try render(row, owner: ownerUUID), writeOnly: row.writeOnly, source: source
-                )
+        return try await withFreshKeys {
+            var resolved: [String: RuntimeConfigItem] = [:]
+            for (ownerUUID, source) in sources {
+                for row in byOwner[ownerUUID] ?? [] where resolved[row.configID] == nil {
+                    resolved[row.configID] = RuntimeConfigItem(
+                        id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
+                        value: try render(row, owner: ownerUUID), writeOnly: row.writeOnly, source: source
+                    )
+                }
             }
+            return resolved.values.sorted { $0.id < $1.id }
         }
-        return resolved.values.sorted { $0.id < $1.id }
     }
 
     // MARK: Helpers
+
+    /// Runs a read or write; if it sealed under a key another process has just retired,
+    /// or met a value sealed under a key this process has not loaded yet, reloads the
+    /// keyring and runs it once more.
+    private func withFreshKeys<T: Sendable>(_ write: () async throws -> T) async throws -> T {
+        func isStale(_ error: any Error) -> Bool {
+            if error is StaleKeyring { return true }
+            if let error = error as? SealError, error.code == .unknownKeyVersion { return lifecycle != nil }
+            return false
+        }
+        do {
+            return try await write()
+        } catch where isStale(error) {
+            try await lifecycle?.reload()
+            do {
+                return try await write()
+            } catch where error is StaleKeyring {
+                throw CofferError.unavailable("keys are being rotated; retry")
+            }
+        }
+    }
 
     private func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
         let sealed = try SealedValue(bytes: row.sealedValue)

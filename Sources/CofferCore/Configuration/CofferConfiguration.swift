@@ -29,6 +29,9 @@ public struct CofferConfiguration: Sendable {
     }
 
     public var encryption: Encryption
+    /// The root being migrated away from (`PREVIOUS_ENCRYPTION_*`), if any. Its KMS
+    /// variant has an empty signing key id.
+    public var previousEncryption: Encryption?
     public var database: DatabaseSettings
     public var httpHost: String = "0.0.0.0"
     public var httpPort: Int = 8080
@@ -57,37 +60,8 @@ public struct CofferConfiguration: Sendable {
             return raw
         }
 
-        let type = value("ENCRYPTION_TYPE")?.lowercased() ?? "kms"
-        switch type {
-        case "rsa":
-            guard let base64 = environment["ENCRYPTION_RSA_PRIVATE_KEY"], !base64.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw ConfigurationError("ENCRYPTION_RSA_PRIVATE_KEY", "is required when ENCRYPTION_TYPE=rsa; set it to the base64 of an unencrypted RSA private key PEM (`base64 -w0 key.pem`)")
-            }
-            do {
-                self.encryption = .rsa(try RSAPrivateKey(base64PEM: base64))
-            } catch let error as RSAKeyError {
-                throw ConfigurationError("ENCRYPTION_RSA_PRIVATE_KEY", error.reason)
-            }
-        case "kms":
-            guard let encryptionKey = value("ENCRYPTION_KMS_ENCRYPTION_KEY_ID") else {
-                throw ConfigurationError("ENCRYPTION_KMS_ENCRYPTION_KEY_ID", "is required when ENCRYPTION_TYPE=kms (the default); set it to a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT KMS key id, ARN or alias, or set ENCRYPTION_TYPE=rsa")
-            }
-            guard let signingKey = value("ENCRYPTION_KMS_SIGNING_KEY_ID") else {
-                throw ConfigurationError("ENCRYPTION_KMS_SIGNING_KEY_ID", "is required when ENCRYPTION_TYPE=kms; set it to an RSA_4096 SIGN_VERIFY KMS key id, ARN or alias")
-            }
-            let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? Self.region(fromARN: encryptionKey) ?? Self.region(fromARN: signingKey)
-            guard let region else {
-                throw ConfigurationError("AWS_REGION", "is required for ENCRYPTION_TYPE=kms unless the key ids are ARNs")
-            }
-            let endpoint = value("AWS_ENDPOINT_URL_KMS") ?? value("AWS_ENDPOINT_URL")
-            if let endpoint, URL(string: endpoint)?.host == nil {
-                throw ConfigurationError(value("AWS_ENDPOINT_URL_KMS") != nil ? "AWS_ENDPOINT_URL_KMS" : "AWS_ENDPOINT_URL", "must be a URL such as https://kms.eu-west-1.amazonaws.com")
-            }
-            let aws = AWSSettings(region: region, kmsEndpoint: endpoint, environment: environment.filter { $0.key.hasPrefix("AWS_") })
-            self.encryption = .kms(encryptionKeyID: encryptionKey, signingKeyID: signingKey, aws: aws)
-        default:
-            throw ConfigurationError("ENCRYPTION_TYPE", "must be `kms` or `rsa`")
-        }
+        self.encryption = try Self.encryption(prefix: "", environment: environment)!
+        self.previousEncryption = try Self.encryption(prefix: "PREVIOUS_", environment: environment)
 
         self.database = try Self.databaseSettings(environment: environment)
 
@@ -134,6 +108,54 @@ public struct CofferConfiguration: Sendable {
         }
     }
 
+    /// The root described by `<prefix>ENCRYPTION_*`. With the `PREVIOUS_` prefix the
+    /// variables are optional (nil when `PREVIOUS_ENCRYPTION_TYPE` is unset) and a KMS
+    /// root needs no signing key.
+    static func encryption(prefix: String, environment: [String: String]) throws -> Encryption? {
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !raw.isEmpty else { return nil }
+            return raw
+        }
+        let previous = !prefix.isEmpty
+        let typeVariable = "\(prefix)ENCRYPTION_TYPE"
+        guard let type = value(typeVariable)?.lowercased() ?? (previous ? nil : "kms") else { return nil }
+        switch type {
+        case "rsa":
+            let variable = "\(prefix)ENCRYPTION_RSA_PRIVATE_KEY"
+            guard let base64 = environment[variable], !base64.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw ConfigurationError(variable, "is required when \(typeVariable)=rsa; set it to the base64 of an unencrypted RSA private key PEM (`base64 -w0 key.pem`)")
+            }
+            do {
+                return .rsa(try RSAPrivateKey(base64PEM: base64))
+            } catch let error as RSAKeyError {
+                throw ConfigurationError(variable, error.reason)
+            }
+        case "kms":
+            let encryptionVariable = "\(prefix)ENCRYPTION_KMS_ENCRYPTION_KEY_ID"
+            guard let encryptionKey = value(encryptionVariable) else {
+                throw ConfigurationError(encryptionVariable, previous
+                    ? "is required when \(typeVariable)=kms; set it to the KMS key that wraps the stored key-encryption key now"
+                    : "is required when ENCRYPTION_TYPE=kms (the default); set it to a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT KMS key id, ARN or alias, or set ENCRYPTION_TYPE=rsa")
+            }
+            let signingKey = value("\(prefix)ENCRYPTION_KMS_SIGNING_KEY_ID")
+            if !previous, signingKey == nil {
+                throw ConfigurationError("ENCRYPTION_KMS_SIGNING_KEY_ID", "is required when ENCRYPTION_TYPE=kms; set it to an RSA_4096 SIGN_VERIFY KMS key id, ARN or alias")
+            }
+            let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? Self.region(fromARN: encryptionKey) ?? signingKey.flatMap(Self.region(fromARN:))
+            guard let region else {
+                throw ConfigurationError("AWS_REGION", "is required for \(typeVariable)=kms unless the key ids are ARNs")
+            }
+            let endpoint = value("AWS_ENDPOINT_URL_KMS") ?? value("AWS_ENDPOINT_URL")
+            if let endpoint, URL(string: endpoint)?.host == nil {
+                throw ConfigurationError(value("AWS_ENDPOINT_URL_KMS") != nil ? "AWS_ENDPOINT_URL_KMS" : "AWS_ENDPOINT_URL", "must be a URL such as https://kms.eu-west-1.amazonaws.com")
+            }
+            let aws = AWSSettings(region: region, kmsEndpoint: endpoint, environment: environment.filter { $0.key.hasPrefix("AWS_") })
+            return .kms(encryptionKeyID: encryptionKey, signingKeyID: signingKey ?? "", aws: aws)
+        default:
+            throw ConfigurationError(typeVariable, "must be `kms` or `rsa`")
+        }
+    }
+
     /// The region of a KMS ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID` or `alias/NAME`).
     static func region(fromARN id: String) -> String? {
         let parts = id.split(separator: ":", omittingEmptySubsequences: false)
@@ -168,10 +190,26 @@ public struct CofferConfiguration: Sendable {
             lines.append(("aws region", aws.region))
             lines.append(("kms endpoint", aws.kmsEndpoint ?? "regional default"))
         }
+        switch previousEncryption {
+        case .rsa(let key)?: lines.append(("previous root", "rsa, fingerprint \(key.publicKey.fingerprint)"))
+        case .kms(let encryptionKeyID, _, _)?: lines.append(("previous root", "kms \(encryptionKeyID)"))
+        case nil: break
+        }
         lines.append(("database", database.redactedDescription))
         lines.append(("listen", "\(httpHost):\(httpPort)\(tlsCertificateFile == nil ? "" : " (https)")"))
         lines.append(("jwt", "iss=\(jwtIssuer) aud=\(jwtAudience) ttl=\(tokenLifetime)s"))
         lines.append(("log", "\(logLevel.rawValue) \(logFormat.rawValue)"))
         return lines
+    }
+}
+
+extension CofferConfiguration {
+    /// `COFFER_DESTRUCTION_BATCH_SIZE`: values re-encrypted per transaction by a destruction job.
+    public static func destructionBatchSize(environment: [String: String]) throws -> Int {
+        guard let text = environment["COFFER_DESTRUCTION_BATCH_SIZE"], !text.isEmpty else { return 500 }
+        guard let size = Int(text), (1...10_000).contains(size) else {
+            throw ConfigurationError("COFFER_DESTRUCTION_BATCH_SIZE", "must be an integer from 1 to 10000")
+        }
+        return size
     }
 }

@@ -5,6 +5,7 @@ import Crypto
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The stored key hierarchy under one root: first-time creation of the key-encryption
 /// key and data keys, proof that the configured root opens them, and loading them into
@@ -16,12 +17,20 @@ public struct KeyHierarchy: Sendable {
         case verified
     }
 
-    private let root: any RootKeyProvider
+    /// The configured root: wraps new key-encryption keys.
+    public let root: any RootKeyProvider
+    /// Every root this process may unwrap with: the configured one, then a previous one
+    /// during a root key migration.
+    private let roots: [any RootKeyProvider]
     private let keys: KeyRepository
+    /// Key-encryption keys already unwrapped, by version: a key's material never changes
+    /// (a root migration rewraps the same bytes), so each version costs one unwrap per process.
+    private let unwrapped = KEKCache()
     private let logger: Logger
 
-    public init(root: any RootKeyProvider, logger: Logger) {
+    public init(root: any RootKeyProvider, previous: (any RootKeyProvider)? = nil, logger: Logger) {
         self.root = root
+        self.roots = [root] + (previous.map { [$0] } ?? [])
         self.keys = KeyRepository(logger: logger)
         self.logger = logger
     }
@@ -96,7 +105,7 @@ public struct KeyHierarchy: Sendable {
         var unwrapped: [Int32: SymmetricKey] = [:]
         for kek in keks where neededKEKs.contains(kek.version) || kek.state == "active" {
             guard kek.wrappedKey != nil else { continue }
-            unwrapped[kek.version] = try await unwrap(kek)
+            unwrapped[kek.version] = try await keyEncryptionKey(kek)
         }
         var dataKeys: [Keyring.DataKey] = []
         for row in dataKeyRows {
@@ -123,13 +132,22 @@ public struct KeyHierarchy: Sendable {
         )
     }
 
-    private func unwrap(_ kek: KeyEncryptionKeyRecord) async throws -> SymmetricKey {
+    /// The unwrapped key-encryption key of a row, from the cache or from its root.
+    public func keyEncryptionKey(_ kek: KeyEncryptionKeyRecord) async throws -> SymmetricKey {
+        if let cached = unwrapped.get(kek.version) { return cached }
+        let key = try await unwrap(kek)
+        unwrapped.set(kek.version, key)
+        return key
+    }
+
+    /// Unwraps with the root that the row names, which must be one of this process's roots.
+    public func unwrap(_ kek: KeyEncryptionKeyRecord) async throws -> SymmetricKey {
         guard let wrapped = kek.wrappedKey else {
             throw CofferError(.internalFailure, code: "key_missing", "key-encryption key v\(kek.version) has no material")
         }
         // A key wrapped by another root is refused before asking the root, so a wrong KMS key
         // costs no KMS call and a wrong RSA key no decryption attempt.
-        guard kek.rootType == root.rootType.rawValue, kek.rootKeyID == root.rootKeyID else {
+        guard let root = roots.first(where: { kek.rootType == $0.rootType.rawValue && kek.rootKeyID == $0.rootKeyID }) else {
             throw mismatch(kek)
         }
         let raw: [UInt8]
@@ -143,4 +161,12 @@ public struct KeyHierarchy: Sendable {
         }
         return SymmetricKey(data: raw)
     }
+}
+
+/// Unwrapped key-encryption keys by version.
+final class KEKCache: Sendable {
+    private let keys = Mutex<[Int32: SymmetricKey]>([:])
+
+    func get(_ version: Int32) -> SymmetricKey? { keys.withLock { $0[version] } }
+    func set(_ version: Int32, _ key: SymmetricKey) { keys.withLock { $0[version] = key } }
 }

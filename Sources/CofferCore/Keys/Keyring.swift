@@ -43,6 +43,17 @@ public final class Keyring: Sendable {
         self.state = Mutex(state)
     }
 
+    /// Replaces every key at once (after a rotation, a destruction or a root change).
+    public func replace(with other: Keyring) {
+        let fresh = other.state.withLock { $0 }
+        state.withLock { $0 = fresh }
+    }
+
+    /// The versions held for a purpose.
+    public func versions(of purpose: DataKeyPurpose) -> [UInt32] {
+        state.withLock { ($0.keys[purpose] ?? [:]).keys.sorted() }
+    }
+
     /// The active version of a purpose, if any.
     public func activeVersion(of purpose: DataKeyPurpose) -> UInt32? {
         state.withLock { $0.active[purpose] }

@@ -16,8 +16,8 @@ public struct Migrator: Sendable {
     private let runner: MigrationRunner
     private let logger: Logger
 
-    public init(root: any RootKeyProvider, runner: MigrationRunner? = nil, logger: Logger) {
-        self.hierarchy = KeyHierarchy(root: root, logger: logger)
+    public init(root: any RootKeyProvider, previous: (any RootKeyProvider)? = nil, runner: MigrationRunner? = nil, logger: Logger) {
+        self.hierarchy = KeyHierarchy(root: root, previous: previous, logger: logger)
         self.runner = runner ?? MigrationRunner(logger: logger)
         self.logger = logger
     }
@@ -39,6 +39,9 @@ public struct Migrator: Sendable {
         let runner = self.runner
         return try await database.withConnection { try await runner.pending(on: $0).map(\.name) }
     }
+
+    /// The hierarchy this migrator loads keys with (its unwrapped keys are cached).
+    public var keyHierarchy: KeyHierarchy { hierarchy }
 
     /// Loads the keyring, proving the root key.
     public func loadKeyring(on database: Database) async throws -> Keyring {

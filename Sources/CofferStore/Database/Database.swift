@@ -74,6 +74,23 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs `body` with a connection for as long as it takes (background jobs that hold a
+    /// session lock); each query is still bounded by the server's own timeouts.
+    public func withDedicatedConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        do {
+            switch backend {
+            case .pool(let client):
+                return try await client.withConnection { try await body($0) }
+            case .single(let connection):
+                return try await body(connection)
+            }
+        } catch {
+            throw StoreError.map(error)
+        }
+    }
+
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     /// The error thrown by `body` reaches the caller unchanged.
     public func transaction<Result: Sendable>(

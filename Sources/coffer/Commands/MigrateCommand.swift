@@ -23,7 +23,8 @@ struct MigrateCommand: AsyncParsableCommand {
         let rootKey = try await ProcessEnvironment.rootKey(for: configuration, logger: logger)
         let root = rootKey.provider
         let database = try await Database.connect(settings: configuration.database, logger: logger)
-        let migrator = Migrator(root: root, logger: logger)
+        let previous = try await ProcessEnvironment.previousRoot(for: configuration, logger: logger)
+        let migrator = Migrator(root: root, previous: previous, logger: logger)
         let result: Migrator.Result
         do {
             result = try await migrator.run(on: database)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CofferCore
+import CofferCrypto
 import CofferHTTP
 import CofferStore
 import Hummingbird
@@ -25,7 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "coffer")
         let rootKey = try await ProcessEnvironment.rootKey(for: configuration, logger: logger)
         let root = rootKey.provider
-        let migrator = Migrator(root: root, logger: logger)
+        let previous = try await ProcessEnvironment.previousRoot(for: configuration, logger: logger)
+        let migrator = Migrator(root: root, previous: previous, logger: logger)
+        let batchSize = try CofferConfiguration.destructionBatchSize(environment: ProcessEnvironment.variables)
 
         let revocations = RevocationList()
         // Start-up checks on one connection, so an unreachable database fails fast.
@@ -45,22 +48,30 @@ struct ServeCommand: AsyncParsableCommand {
         await probe.close()
 
         let database = Database(settings: configuration.database, logger: logger)
+        // While a previous RSA root is configured its public key stays published, so tokens it
+        // signed stay valid until they expire.
+        var previousPublicKeys: [RSAPublicKey] = []
+        if case .rsa(let key)? = configuration.previousEncryption { previousPublicKeys.append(key.publicKey) }
         let tokens = TokenService(
-            signer: root, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
-            lifetime: configuration.tokenLifetime, revocations: revocations
+            signer: root, additionalVerificationKeys: previousPublicKeys, issuer: configuration.jwtIssuer,
+            audience: configuration.jwtAudience, lifetime: configuration.tokenLifetime, revocations: revocations
         )
+        let lifecycle = KeyLifecycle(database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, batchSize: batchSize, logger: logger)
         var kmsCallCounts: (@Sendable () -> [String: Int])?
         if let client = rootKey.kms {
             kmsCallCounts = { client.callCounts }
         }
         let services = AppServices(
-            database: database, keyring: keyring, tokens: tokens, revocations: revocations, logger: logger,
+            database: database, keyring: keyring, tokens: tokens, revocations: revocations, lifecycle: lifecycle, logger: logger,
             kmsCallCounts: kmsCallCounts
         )
         let app = Application(
             router: CofferRouter.build(services: services),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
-            services: [database.client!, RevocationPoller(revocations: revocations, database: database, logger: logger)],
+            services: [
+                database.client!, RevocationPoller(revocations: revocations, database: database, logger: logger),
+                KeyMaintenance(lifecycle: lifecycle, rotationPeriod: configuration.dataKeyRotationPeriod, logger: logger),
+            ],
             logger: logger
         )
         logger.info("starting", metadata: [

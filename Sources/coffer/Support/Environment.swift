@@ -36,6 +36,22 @@ enum ProcessEnvironment {
         }
     }
 
+    /// The previous root (`PREVIOUS_ENCRYPTION_*`) during a root key migration, if set.
+    static func previousRoot(for configuration: CofferConfiguration, logger: Logger) async throws -> (any RootKeyProvider)? {
+        switch configuration.previousEncryption {
+        case nil:
+            return nil
+        case .rsa(let key)?:
+            return RSARootKey(privateKey: key)
+        case .kms(let encryptionKeyID, _, let aws)?:
+            let credentials = AWSCredentialProvider(
+                source: AWSCredentialProvider.source(environment: aws.environment, region: aws.region), logger: logger
+            )
+            let client = KMSClient(configuration: .init(region: aws.region, endpoint: aws.kmsEndpoint), credentials: credentials, logger: logger)
+            return try await KMSRootKey.connectWrapping(client: client, encryptionKeyID: encryptionKeyID, variable: "PREVIOUS_ENCRYPTION_KMS_ENCRYPTION_KEY_ID")
+        }
+    }
+
     /// Sets up logging once: JSON lines or text to `stream`, at `level`.
     static func bootstrapLogging(level: Logger.Level, format: CofferConfiguration.LogFormat, toStandardError: Bool) {
         LoggingSystem.bootstrap { label in

@@ -1,0 +1,289 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A row of `key_destruction_jobs`.
+public struct DestructionJobRecord: Sendable, Equatable {
+    public var id: Int64
+    public var purpose: String
+    public var version: Int32
+    public var state: String
+    public var total: Int64
+    public var done: Int64
+    public var error: String
+    public var requestedBy: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+}
+
+/// A sealed value to re-encrypt: a current element (`version` nil) or a history version.
+public struct SealedValueRow: Sendable, Equatable {
+    public var ownerID: UUID
+    public var configID: String
+    public var version: Int32?
+    public var sealedValue: [UInt8]
+}
+
+/// SQL for key rotation, destruction jobs and root changes.
+public struct KeyLifecycleRepository: Sendable {
+    private let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    // MARK: Generation
+
+    /// The key generation: it changes whenever keys change.
+    public func generation(on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query("SELECT generation FROM key_generation WHERE id = 1", logger: logger)
+            .collect().first?.decode(Int64.self) ?? 0
+    }
+
+    public func bumpGeneration(on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE key_generation SET generation = generation + 1, changed_at = now() WHERE id = 1", logger: logger
+        )
+    }
+
+    // MARK: Keys
+
+    public func setKeyEncryptionKeyState(version: Int32, state: String, on connection: PostgresConnection) async throws {
+        try await connection.query("UPDATE key_encryption_keys SET state = \(state) WHERE version = \(version)", logger: logger)
+    }
+
+    /// Records a new wrapping of a key-encryption key (root key migration).
+    public func rewrapKeyEncryptionKey(version: Int32, rootType: String, rootKeyID: String, wrappedKey: [UInt8], on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE key_encryption_keys SET root_type = \(rootType), root_key_id = \(rootKeyID), wrapped_key = \(ByteBuffer(bytes: wrappedKey))
+            WHERE version = \(version)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Erases the material of key-encryption keys no data key needs any more.
+    /// Returns the versions erased.
+    public func eraseUnusedKeyEncryptionKeys(on connection: PostgresConnection) async throws -> [Int32] {
+        var erased: [Int32] = []
+        for try await version in try await connection.query(
+            """
+            UPDATE key_encryption_keys k SET wrapped_key = NULL, state = 'destroyed'
+            WHERE k.state = 'retired'
+              AND NOT EXISTS (SELECT 1 FROM data_encryption_keys d WHERE d.kek_version = k.version AND d.sealed_key IS NOT NULL)
+            RETURNING k.version
+            """,
+            logger: logger
+        ).decode(Int32.self) {
+            erased.append(version)
+        }
+        return erased
+    }
+
+    public func setDataKeyState(purpose: String, version: Int32, state: String, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE data_encryption_keys SET state = \(state) WHERE purpose = \(purpose) AND version = \(version)", logger: logger
+        )
+    }
+
+    public func rewrapDataKey(purpose: String, version: Int32, kekVersion: Int32, sealedKey: [UInt8], on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE data_encryption_keys SET kek_version = \(kekVersion), sealed_key = \(ByteBuffer(bytes: sealedKey))
+            WHERE purpose = \(purpose) AND version = \(version)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Erases a data key's material: state `destroyed`, sealed key deleted.
+    public func eraseDataKey(purpose: String, version: Int32, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE data_encryption_keys SET sealed_key = NULL, state = 'destroyed' WHERE purpose = \(purpose) AND version = \(version)",
+            logger: logger
+        )
+    }
+
+    /// True if this data key version is the active one (locked against rotation until the
+    /// transaction ends, so a write sealed under it cannot race a rotation or destruction).
+    public func isActiveDataKey(purpose: String, version: Int32, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT state FROM data_encryption_keys WHERE purpose = \(purpose) AND version = \(version) FOR SHARE",
+            logger: logger
+        ).collect()
+        return try rows.first?.decode(String.self) == "active"
+    }
+
+    /// How many current values and history versions each `database` data key version seals.
+    public func valueCounts(on connection: PostgresConnection) async throws -> [Int32: Int64] {
+        var counts: [Int32: Int64] = [:]
+        for try await (version, count) in try await connection.query(
+            """
+            SELECT dek_version, sum(n)::bigint FROM (
+                SELECT dek_version, count(*) AS n FROM config_elements GROUP BY dek_version
+                UNION ALL
+                SELECT dek_version, count(*) AS n FROM config_element_versions GROUP BY dek_version
+            ) AS counted GROUP BY dek_version
+            """,
+            logger: logger
+        ).decode((Int32, Int64).self) {
+            counts[version] = count
+        }
+        return counts
+    }
+
+    /// Current values and history versions still sealed under `dekVersion`.
+    public func countSealed(dekVersion: Int32, on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.query(
+            """
+            SELECT (SELECT count(*) FROM config_elements WHERE dek_version = \(dekVersion))
+                 + (SELECT count(*) FROM config_element_versions WHERE dek_version = \(dekVersion))
+            """,
+            logger: logger
+        ).collect().first?.decode(Int64.self) ?? 0
+    }
+
+    /// Up to `limit` current values sealed under `dekVersion`, locked (skipping rows other
+    /// transactions hold) until the transaction ends.
+    public func lockCurrentValues(dekVersion: Int32, limit: Int, on connection: PostgresConnection) async throws -> [SealedValueRow] {
+        var rows: [SealedValueRow] = []
+        for try await (owner, configID, sealed) in try await connection.query(
+            """
+            SELECT owner_id, config_id, sealed_value FROM config_elements
+            WHERE dek_version = \(dekVersion) LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        ).decode((UUID, String, ByteBuffer).self) {
+            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: nil, sealedValue: Array(sealed.readableBytesView)))
+        }
+        return rows
+    }
+
+    /// Up to `limit` history versions sealed under `dekVersion`, locked like ``lockCurrentValues``.
+    public func lockHistoryValues(dekVersion: Int32, limit: Int, on connection: PostgresConnection) async throws -> [SealedValueRow] {
+        var rows: [SealedValueRow] = []
+        for try await (owner, configID, version, sealed) in try await connection.query(
+            """
+            SELECT owner_id, config_id, version, sealed_value FROM config_element_versions
+            WHERE dek_version = \(dekVersion) LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        ).decode((UUID, String, Int32, ByteBuffer).self) {
+            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: version, sealedValue: Array(sealed.readableBytesView)))
+        }
+        return rows
+    }
+
+    /// Stores a re-encrypted value.
+    public func replaceSealed(_ row: SealedValueRow, sealedValue: [UInt8], dekVersion: Int32, on connection: PostgresConnection) async throws {
+        if let version = row.version {
+            try await connection.query(
+                """
+                UPDATE config_element_versions SET sealed_value = \(ByteBuffer(bytes: sealedValue)), dek_version = \(dekVersion)
+                WHERE owner_id = \(row.ownerID) AND config_id = \(row.configID) AND version = \(version)
+                """,
+                logger: logger
+            )
+        } else {
+            try await connection.query(
+                """
+                UPDATE config_elements SET sealed_value = \(ByteBuffer(bytes: sealedValue)), dek_version = \(dekVersion)
+                WHERE owner_id = \(row.ownerID) AND config_id = \(row.configID)
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    /// Blocks writers of values until the transaction ends, for the final check of a job.
+    public func lockValueTables(on connection: PostgresConnection) async throws {
+        try await connection.query("LOCK TABLE config_elements, config_element_versions IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+    }
+
+    /// A sample of current values with the owner they belong to, for root migration checks.
+    public func sampleValues(limit: Int, on connection: PostgresConnection) async throws -> [SealedValueRow] {
+        var rows: [SealedValueRow] = []
+        for try await (owner, configID, sealed) in try await connection.query(
+            "SELECT owner_id, config_id, sealed_value FROM config_elements ORDER BY random() LIMIT \(limit)",
+            logger: logger
+        ).decode((UUID, String, ByteBuffer).self) {
+            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: nil, sealedValue: Array(sealed.readableBytesView)))
+        }
+        return rows
+    }
+
+    // MARK: Jobs
+
+    public func insertJob(purpose: String, version: Int32, total: Int64, requestedBy: String, on connection: PostgresConnection) async throws -> DestructionJobRecord {
+        let rows = try await connection.query(
+            """
+            INSERT INTO key_destruction_jobs (purpose, version, state, total, requested_by)
+            VALUES (\(purpose), \(version), 'running', \(total), \(requestedBy))
+            RETURNING \(unescaped: Self.jobColumns)
+            """,
+            logger: logger
+        )
+        guard let job = try await jobs(rows).first else { throw StoreError(.failed, "the job was not created") }
+        return job
+    }
+
+    /// Jobs, newest first; only running ones when `running` is set.
+    public func jobs(running: Bool = false, limit: Int = 500, on connection: PostgresConnection) async throws -> [DestructionJobRecord] {
+        try await jobs(connection.query(
+            """
+            SELECT \(unescaped: Self.jobColumns) FROM key_destruction_jobs
+            WHERE (NOT \(running) OR state = 'running') ORDER BY id DESC LIMIT \(limit)
+            """,
+            logger: logger
+        ))
+    }
+
+    public func job(id: Int64, on connection: PostgresConnection) async throws -> DestructionJobRecord? {
+        try await jobs(connection.query("SELECT \(unescaped: Self.jobColumns) FROM key_destruction_jobs WHERE id = \(id)", logger: logger)).first
+    }
+
+    public func addProgress(job: Int64, done: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE key_destruction_jobs SET done = done + \(done), updated_at = now() WHERE id = \(job)", logger: logger
+        )
+    }
+
+    public func finishJob(_ job: Int64, state: String, error: String = "", on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE key_destruction_jobs SET state = \(state), error = \(error), updated_at = now(), finished_at = now(),
+                total = greatest(total, done)
+            WHERE id = \(job)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Takes the job's session advisory lock if free. The caller must keep the connection
+    /// for as long as it runs the job, and unlock it after.
+    public func tryLockJob(_ job: Int64, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query("SELECT pg_try_advisory_lock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
+            .collect().first?.decode(Bool.self) ?? false
+    }
+
+    public func unlockJob(_ job: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_advisory_unlock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
+    }
+
+    private static let jobColumns = "id, purpose, version, state, total, done, error, requested_by, created_at, updated_at, finished_at"
+
+    private func jobs(_ rows: PostgresRowSequence) async throws -> [DestructionJobRecord] {
+        var result: [DestructionJobRecord] = []
+        for try await row in rows {
+            let (id, purpose, version, state, total, done, error, requestedBy, createdAt, updatedAt, finishedAt) =
+                try row.decode((Int64, String, Int32, String, Int64, Int64, String, String, Date, Date, Date?).self)
+            result.append(DestructionJobRecord(
+                id: id, purpose: purpose, version: version, state: state, total: total, done: done, error: error,
+                requestedBy: requestedBy, createdAt: createdAt, updatedAt: updatedAt, finishedAt: finishedAt
+            ))
+        }
+        return result
+    }
+}
