@@ -338,8 +338,12 @@ public final class KeyLifecycle: Sendable {
         let (generation, fresh) = try await database.withConnection { connection in
             (try await lifecycle.generation(on: connection), try await hierarchy.loadKeyring(on: connection))
         }
-        keyring.replace(with: fresh)
-        lastGeneration.withLock { $0 = generation }
+        // Concurrent reloads may finish out of order: never go back to an older generation.
+        lastGeneration.withLock { last in
+            guard generation >= (last ?? .min) else { return }
+            keyring.replace(with: fresh)
+            last = generation
+        }
     }
 
     /// Checks, inside a write's transaction, that a data key version is still the active

@@ -56,19 +56,12 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` with a connection.
+    /// Runs `body` with a connection, within ``operationTimeout``.
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         do {
-            return try await withDeadline(operationTimeout) { [backend] in
-                switch backend {
-                case .pool(let client):
-                    return try await client.withConnection { try await body($0) }
-                case .single(let connection):
-                    return try await body(connection)
-                }
-            }
+            return try await withDeadline(operationTimeout) { [self] in try await lease(body) }
         } catch {
             throw StoreError.map(error)
         }
@@ -80,14 +73,18 @@ public final class Database: Sendable {
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         do {
-            switch backend {
-            case .pool(let client):
-                return try await client.withConnection { try await body($0) }
-            case .single(let connection):
-                return try await body(connection)
-            }
+            return try await lease(body)
         } catch {
             throw StoreError.map(error)
+        }
+    }
+
+    private func lease<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        switch backend {
+        case .pool(let client):
+            return try await client.withConnection { try await body($0) }
+        case .single(let connection):
+            return try await body(connection)
         }
     }
 
