@@ -166,7 +166,9 @@ import Testing
         try await withCLI { cli in
             #expect(try cli.run(["migrate"]).status == 0)
             let admin = Self.key(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
-            let slow = ["COFFER_DESTRUCTION_BATCH_SIZE": "1"]
+            // 800 rows, one per batch with a pause: the first replica would need minutes.
+            let slow = ["COFFER_DESTRUCTION_BATCH_SIZE": "1", "COFFER_DESTRUCTION_BATCH_PAUSE": "200ms"]
+            let fast = ["COFFER_DESTRUCTION_BATCH_SIZE": "10"]
             let first = try ServeProcess(cli: cli, overrides: slow)
             defer { first.cleanUp() }
             try first.waitUntilHealthy()
@@ -189,10 +191,10 @@ import Testing
 
             // Kill the replica while its job is midway.
             var progress = 0
-            for _ in 0..<400 {
+            for _ in 0..<600 {
                 progress = try await Self.scalar(cli, "SELECT done::int FROM key_destruction_jobs", as: Int.self)
-                if progress >= 20 { break }
-                usleep(20_000)
+                if progress >= 5 { break }
+                usleep(50_000)
             }
             kill(first.process.processIdentifier, SIGKILL)
             first.process.waitUntilExit()
@@ -203,9 +205,9 @@ import Testing
             #expect(state == "running" && done > 0 && done < 800, "killed at \(state) \(done)/800")
 
             // Two replicas start; the job resumes on exactly one of them and completes.
-            let second = try ServeProcess(cli: cli, overrides: slow)
+            let second = try ServeProcess(cli: cli, overrides: fast)
             defer { second.cleanUp() }
-            let third = try ServeProcess(cli: cli, overrides: slow)
+            let third = try ServeProcess(cli: cli, overrides: fast)
             defer { third.cleanUp() }
             try second.waitUntilHealthy()
             try third.waitUntilHealthy()
@@ -227,6 +229,42 @@ import Testing
             // Every value still reads.
             let recovered = try Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
             #expect(Set(recovered.map(\.plaintext)) == Set((0..<400).map { "value-\($0)" }))
+        }
+    }
+
+    @Test func anRSARootChangeKeepsTokensOfTheOldKeyValidWhileItIsThePreviousRoot() async throws {
+        try await withCLI { cli in
+            #expect(try cli.run(["migrate"]).status == 0)
+            let admin = Self.key(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            let old = try ServeProcess(cli: cli)
+            let oldToken = try { defer { old.cleanUp() }; try old.waitUntilHealthy(); return try Self.token(old, admin) }()
+
+            // Move to another RSA key, keeping the old one as the previous root.
+            let next = CLI(database: cli.database, key: TestKeys.other)
+            let previous = ["PREVIOUS_ENCRYPTION_TYPE": "rsa", "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY": TestKeys.environmentValue(TestKeys.primary)]
+            let migrated = try next.run(["root-key", "migrate"], overrides: previous)
+            #expect(migrated.status == 0, "\(migrated.stderr)")
+            #expect(migrated.stdout.contains("rewrapped: kek-v1"))
+            #expect(try next.run(["root-key", "migrate"]).status == 2, "PREVIOUS_* is required")
+            // The old key alone no longer opens the hierarchy.
+            #expect(try cli.run(["serve"]).status == 3)
+
+            let server = try ServeProcess(cli: next, overrides: previous)
+            defer { server.cleanUp() }
+            try server.waitUntilHealthy()
+            let jwks = try server.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]] ?? []
+            #expect(Set(jwks.compactMap { $0["kid"] as? String }) == [TestKeys.primary.publicKey.jwkThumbprint, TestKeys.other.publicKey.jwkThumbprint])
+            #expect(try server.request("GET", "/api/v1/stacks", token: oldToken).status == 200)
+            let newToken = try Self.token(server, admin)
+            #expect(try server.request("GET", "/api/v1/stacks", token: newToken).status == 200)
+            // Without the previous root, only the new key is published and old tokens stop working.
+            server.stop()
+            let plain = try ServeProcess(cli: next)
+            defer { plain.cleanUp() }
+            try plain.waitUntilHealthy()
+            #expect((try plain.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]])?.count == 1)
+            #expect(try plain.request("GET", "/api/v1/stacks", token: oldToken).status == 401)
+            #expect(try plain.request("GET", "/api/v1/stacks", token: newToken).status == 200)
         }
     }
 }

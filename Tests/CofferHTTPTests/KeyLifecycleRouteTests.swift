@@ -85,4 +85,24 @@ import Testing
             #expect(Set(audit.items.compactMap { $0["action"] as? String }).isSuperset(of: ["keys.destroy", "keys.destroyed"]))
         }
     }
+
+    @Test func dataKeysOlderThanThePeriodAreRotatedOnceEvenByReplicasRacing() async throws {
+        try await HTTPFixture.with { fixture in
+            #expect(try await fixture.keys.rotateExpiredDataKeys(olderThan: 86_400).isEmpty)
+            try await fixture.database.withConnection { connection in
+                try await connection.query("UPDATE data_encryption_keys SET created_at = now() - interval '2 days'", logger: Logger(label: "t"))
+            }
+            // Two "replicas" at once: exactly one rotation of each purpose.
+            let keys = fixture.keys
+            async let first = keys.rotateExpiredDataKeys(olderThan: 86_400)
+            async let second = keys.rotateExpiredDataKeys(olderThan: 86_400)
+            let rotated = try await first + second
+            #expect(rotated.sorted() == ["audit-v2", "database-v2"])
+            #expect(try await keys.rotateExpiredDataKeys(olderThan: 86_400).isEmpty)
+            #expect(try await scalar(fixture, "SELECT count(*) FROM data_encryption_keys WHERE state = 'active' AND version = 2", as: Int.self) == 2)
+            // The KEK is unchanged; new writes use the new data key at once on this replica.
+            #expect(try await scalar(fixture, "SELECT count(*) FROM key_encryption_keys", as: Int.self) == 1)
+            #expect(keys.keyring.activeVersion(of: .database) == 2)
+        }
+    }
 }

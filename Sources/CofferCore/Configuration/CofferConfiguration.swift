@@ -212,4 +212,16 @@ extension CofferConfiguration {
         }
         return size
     }
+
+    /// `COFFER_DESTRUCTION_BATCH_PAUSE`: a pause between a destruction job's batches, to
+    /// bound the load it puts on the database (e.g. `50ms`; default none).
+    public static func destructionBatchPause(environment: [String: String]) throws -> Duration {
+        guard let text = environment["COFFER_DESTRUCTION_BATCH_PAUSE"], !text.isEmpty else { return .zero }
+        let milliseconds: Int?
+        if text.hasSuffix("ms") { milliseconds = Int(text.dropLast(2)) } else { milliseconds = DurationText.seconds(text).map { $0 * 1000 } }
+        guard let milliseconds, (0...60_000).contains(milliseconds) else {
+            throw ConfigurationError("COFFER_DESTRUCTION_BATCH_PAUSE", "must be a duration from 0ms to 60s, such as 50ms or 1s")
+        }
+        return .milliseconds(milliseconds)
+    }
 }

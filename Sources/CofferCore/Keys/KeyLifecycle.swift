@@ -54,10 +54,11 @@ public final class KeyLifecycle: Sendable {
     private let lifecycle: KeyLifecycleRepository
     private let audit: AuditLog
     private let batchSize: Int
+    private let batchPause: Duration
     private let logger: Logger
     private let lastGeneration = Mutex<Int64?>(nil)
 
-    public init(database: Database, hierarchy: KeyHierarchy, keyring: Keyring, batchSize: Int = 500, logger: Logger) {
+    public init(database: Database, hierarchy: KeyHierarchy, keyring: Keyring, batchSize: Int = 500, batchPause: Duration = .zero, logger: Logger) {
         self.database = database
         self.hierarchy = hierarchy
         self.keyring = keyring
@@ -65,6 +66,7 @@ public final class KeyLifecycle: Sendable {
         self.lifecycle = KeyLifecycleRepository(logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
         self.batchSize = batchSize
+        self.batchPause = batchPause
         self.logger = logger
     }
 
@@ -286,6 +288,7 @@ public final class KeyLifecycle: Sendable {
                     return rows.count
                 }
                 if moved == 0 { break }
+                if batchPause > .zero { try await Task.sleep(for: batchPause) }
             }
         }
         // Final check with writers blocked: nothing names the version any more.

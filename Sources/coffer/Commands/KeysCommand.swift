@@ -26,11 +26,12 @@ struct KeysCommand: AsyncParsableCommand {
         let root = try await ProcessEnvironment.rootKey(for: configuration, logger: logger).provider
         let previous = try await ProcessEnvironment.previousRoot(for: configuration, logger: logger)
         let batchSize = try CofferConfiguration.destructionBatchSize(environment: ProcessEnvironment.variables)
+        let batchPause = try CofferConfiguration.destructionBatchPause(environment: ProcessEnvironment.variables)
         let database = try await Database.connect(settings: configuration.database, logger: logger)
         do {
             let hierarchy = KeyHierarchy(root: root, previous: previous, logger: logger)
             let keyring = try await database.withConnection { try await hierarchy.loadKeyring(on: $0) }
-            let lifecycle = KeyLifecycle(database: database, hierarchy: hierarchy, keyring: keyring, batchSize: batchSize, logger: logger)
+            let lifecycle = KeyLifecycle(database: database, hierarchy: hierarchy, keyring: keyring, batchSize: batchSize, batchPause: batchPause, logger: logger)
             let result = try await body(lifecycle)
             await database.close()
             return result

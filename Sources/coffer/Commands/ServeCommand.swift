@@ -29,6 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         let previous = try await ProcessEnvironment.previousRoot(for: configuration, logger: logger)
         let migrator = Migrator(root: root, previous: previous, logger: logger)
         let batchSize = try CofferConfiguration.destructionBatchSize(environment: ProcessEnvironment.variables)
+        let batchPause = try CofferConfiguration.destructionBatchPause(environment: ProcessEnvironment.variables)
 
         let revocations = RevocationList()
         // Start-up checks on one connection, so an unreachable database fails fast.
@@ -56,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             signer: root, additionalVerificationKeys: previousPublicKeys, issuer: configuration.jwtIssuer,
             audience: configuration.jwtAudience, lifetime: configuration.tokenLifetime, revocations: revocations
         )
-        let lifecycle = KeyLifecycle(database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, batchSize: batchSize, logger: logger)
+        let lifecycle = KeyLifecycle(database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, batchSize: batchSize, batchPause: batchPause, logger: logger)
         var kmsCallCounts: (@Sendable () -> [String: Int])?
         if let client = rootKey.kms {
             kmsCallCounts = { client.callCounts }
