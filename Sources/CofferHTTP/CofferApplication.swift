@@ -14,6 +14,8 @@ public struct AppServices: Sendable {
     public let audit: AuditLog
     /// Key lifecycle; nil where keys are managed elsewhere (tests of other routes).
     public let keys: KeyLifecycle?
+    public let keyring: Keyring
+    public let metrics = Metrics()
     /// KMS HTTP calls so far by `"<Action> <ok|error>"`; nil in rsa mode.
     public let kmsCallCounts: (@Sendable () -> [String: Int])?
 
@@ -24,6 +26,7 @@ public struct AppServices: Sendable {
         self.database = database
         self.tokens = tokens
         self.keys = lifecycle
+        self.keyring = keyring
         self.apiKeys = APIKeyService(database: database, revocations: revocations, logger: logger)
         self.config = ConfigService(database: database, keyring: keyring, lifecycle: lifecycle, logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
@@ -41,10 +44,10 @@ public struct AppServices: Sendable {
 public enum CofferRouter {
     public static func build(services: AppServices) -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self)
-        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: RequestLogMiddleware(metrics: services.metrics))
         router.add(middleware: ErrorMiddleware())
         SystemRoutes(services: services).register(on: router)
-        let api = router.group("api/v1").add(middleware: AuthMiddleware(tokens: services.tokens))
+        let api = router.group("api/v1").add(middleware: AuthMiddleware(tokens: services.tokens, metrics: services.metrics))
         OwnerRoutes(services: services).register(on: api)
         AdminRoutes(services: services).register(on: api)
         KeyRoutes(services: services).register(on: api)

@@ -32,6 +32,11 @@ public final class Keyring: Sendable {
     }
 
     private let state: Mutex<State>
+    private let sealed = Atomic<UInt64>(0)
+    private let opened = Atomic<UInt64>(0)
+
+    /// Values sealed and opened by this keyring since start (for metrics).
+    public var counts: (sealed: UInt64, opened: UInt64) { (sealed.load(ordering: .relaxed), opened.load(ordering: .relaxed)) }
 
     /// Builds a keyring from unwrapped data keys.
     public init(dataKeys: [DataKey]) {
@@ -67,6 +72,7 @@ public final class Keyring: Sendable {
             }
             return (version, key)
         }
+        sealed.add(1, ordering: .relaxed)
         return try SealedValue.seal(plaintext, key: key, keyVersion: version, associatedData: associatedData)
     }
 
@@ -76,6 +82,7 @@ public final class Keyring: Sendable {
         guard let key else {
             throw SealError(.unknownKeyVersion, "\(purpose.rawValue) data key version \(sealed.keyVersion) is not loaded")
         }
+        opened.add(1, ordering: .relaxed)
         return try sealed.open(key: key, version: sealed.keyVersion, associatedData: associatedData)
     }
 }

@@ -1,3 +1,4 @@
+import CofferCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,6 +8,7 @@ import Logging
 /// path and query are not logged, nor any header or body.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    let metrics: Metrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -16,13 +18,19 @@ struct RequestLogMiddleware: RouterMiddleware {
         var response = try await next(request, context)
         response.headers[Self.requestIDField] = context.requestID
         let elapsed = ContinuousClock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        context.logger.info("request", metadata: [
-            "method": "\(request.method.rawValue)",
-            "route": "\(context.endpointPath ?? "unmatched")",
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let route = context.endpointPath ?? "unmatched"
+        let method = request.method.rawValue
+        metrics.increment("coffer_http_requests_total", [route, method, String(response.status.code)])
+        metrics.observe("coffer_http_request_duration_seconds", [route, method], seconds: seconds)
+        var metadata: Logger.Metadata = [
+            "method": "\(method)",
+            "route": "\(route)",
             "status": "\(response.status.code)",
-            "duration_ms": "\(Int(milliseconds.rounded()))",
-        ])
+            "duration_ms": "\(Int((seconds * 1000).rounded()))",
+        ]
+        if let principal = context.principal { metadata["actor"] = "\(principal.apiKeyID)" }
+        context.logger.info("request", metadata: metadata)
         return response
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Coffer's access to PostgreSQL: a connection pool for the service, or a single
 /// connection for a CLI command, behind the same two calls. Every failure surfaces as
@@ -13,6 +14,14 @@ public final class Database: Sendable {
 
     private let backend: Backend
     private let logger: Logger
+    private let leased = Atomic<Int>(0)
+    private let operations = Atomic<Int>(0)
+    private let failures = Atomic<Int>(0)
+
+    /// Connections in use now, operations run and operations failed since start (for metrics).
+    public var usage: (inUse: Int, operations: Int, failures: Int) {
+        (leased.load(ordering: .relaxed), operations.load(ordering: .relaxed), failures.load(ordering: .relaxed))
+    }
     /// Bound on one operation (lease plus queries).
     public let operationTimeout: Duration
 
@@ -80,11 +89,26 @@ public final class Database: Sendable {
     }
 
     private func lease<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        operations.add(1, ordering: .relaxed)
+        do {
+            return try await leaseCounted(body)
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    private func leaseCounted<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        let counted: @Sendable (PostgresConnection) async throws -> Result = { [self] connection in
+            self.leased.add(1, ordering: .relaxed)
+            defer { self.leased.subtract(1, ordering: .relaxed) }
+            return try await body(connection)
+        }
         switch backend {
         case .pool(let client):
-            return try await client.withConnection { try await body($0) }
+            return try await client.withConnection { try await counted($0) }
         case .single(let connection):
-            return try await body(connection)
+            return try await counted(connection)
         }
     }
 

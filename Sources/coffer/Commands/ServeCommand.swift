@@ -4,6 +4,9 @@ import CofferCrypto
 import CofferHTTP
 import CofferStore
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 
 /// `coffer serve`: the HTTP service.
@@ -19,9 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try ProcessEnvironment.configuration()
-        if configuration.tlsCertificateFile != nil {
-            throw ConfigurationError("COFFER_TLS_CERT_FILE", "HTTPS is not supported by this build yet; terminate TLS in front of Coffer")
-        }
+        let server = try Self.serverBuilder(configuration)
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: false)
         let logger = Logger(label: "coffer")
         let rootKey = try await ProcessEnvironment.rootKey(for: configuration, logger: logger)
@@ -68,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let app = Application(
             router: CofferRouter.build(services: services),
+            server: server,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
             services: [
                 database.client!, RevocationPoller(revocations: revocations, database: database, logger: logger),
@@ -77,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         )
         logger.info("starting", metadata: [
             "version": "\(CofferCommand.version)", "listen": "\(configuration.httpHost):\(configuration.httpPort)",
+            "scheme": "\(configuration.tlsCertificateFile == nil ? "http" : "https")",
             "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)", "database": "\(configuration.database.redactedDescription)",
         ])
         do {
@@ -86,6 +89,34 @@ struct ServeCommand: AsyncParsableCommand {
                 code: ExitStatus.unexpected,
                 message: "could not serve on \(configuration.httpHost):\(configuration.httpPort): \(error)"
             )
+        }
+    }
+
+    /// Plain HTTP/1.1, or HTTPS (TLS 1.2 or newer) with the certificate chain and key of
+    /// `COFFER_TLS_CERT_FILE` / `COFFER_TLS_KEY_FILE`.
+    static func serverBuilder(_ configuration: CofferConfiguration) throws -> HTTPServerBuilder {
+        guard let certificateFile = configuration.tlsCertificateFile, let keyFile = configuration.tlsKeyFile else { return .http1() }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
+        } catch {
+            throw ConfigurationError("COFFER_TLS_CERT_FILE", "cannot read a PEM certificate chain from \(certificateFile)")
+        }
+        guard !chain.isEmpty else {
+            throw ConfigurationError("COFFER_TLS_CERT_FILE", "\(certificateFile) holds no PEM certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        } catch {
+            throw ConfigurationError("COFFER_TLS_KEY_FILE", "cannot read an unencrypted PEM private key from \(keyFile)")
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        do {
+            return try .tls(.http1(), tlsConfiguration: tls)
+        } catch {
+            throw ConfigurationError("COFFER_TLS_CERT_FILE", "the certificate and key do not make a TLS configuration: \(error)")
         }
     }
 }
