@@ -103,7 +103,7 @@ public struct KeyMaintenance: Service {
                 if let rotationPeriod, ticks % 60 == 0 {
                     try await lifecycle.rotateExpiredDataKeys(olderThan: rotationPeriod)
                 }
-                try await lifecycle.runPendingJobs()
+                try await lifecycle.runPendingJobs(shouldStop: { Task.isShuttingDownGracefully || Task.isCancelled })
             } catch {
                 logger.warning("key maintenance failed; retrying", metadata: ["error": "\(error)"])
             }

@@ -42,6 +42,9 @@ extension TestEnvironment {
     /// The local KMS endpoint (moto) that scripts/test starts.
     public static func kmsEndpoint() throws -> String { try require("COFFER_TEST_KMS_ENDPOINT") }
 
+    /// The CA that signed the test PostgreSQL server's certificate (localhost, 127.0.0.1).
+    public static func postgresCA() throws -> String { try require("COFFER_TEST_PG_CA") }
+
     /// Environment for AWS clients talking to the local KMS endpoint.
     public static func awsEnvironment() throws -> [String: String] {
         [

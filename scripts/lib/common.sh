@@ -69,10 +69,11 @@ as_pg_user() {
   fi
 }
 
-# start_postgres DATA_DIR PORT PASSWORD_FILE — creates the cluster if needed (superuser
-# `coffer`, SCRAM password from PASSWORD_FILE, TCP on 127.0.0.1 only) and starts it.
+# start_postgres DATA_DIR PORT PASSWORD_FILE [TLS_DIR] — creates the cluster if needed
+# (superuser `coffer`, SCRAM password from PASSWORD_FILE, TCP on 127.0.0.1 only) and
+# starts it; with TLS_DIR (server.crt, server.key) it also accepts TLS connections.
 start_postgres() {
-  local data="$1" port="$2" pwfile="$3" sockets
+  local data="$1" port="$2" pwfile="$3" tls="${4:-}" sockets ssl_options=""
   choose_pg_user
   # Unix socket paths are limited to ~100 bytes, so the socket lives under /tmp.
   sockets="$(mktemp -d /tmp/coffer-pg-socket.XXXXXX)"
@@ -87,8 +88,13 @@ start_postgres() {
   fi
   chown "$PG_USER" "$sockets" 2>/dev/null || true
   echo "$sockets" >"$data.socket-dir"
+  if [ -n "$tls" ]; then
+    chown -R "$PG_USER" "$tls" 2>/dev/null || true
+    chmod 600 "$tls/server.key"
+    ssl_options="-c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
+  fi
   as_pg_user "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $ssl_options" \
     start >/dev/null || { tail -20 "$data/server.log" >&2; die "PostgreSQL did not start"; }
 }
 
@@ -112,4 +118,19 @@ ensure_venv() {
   python3 -m venv "$dir" || die "python3 -m venv failed"
   "$dir/bin/pip" install -q --disable-pip-version-check -r "$requirements" || die "pip install failed"
   echo "$stamp" >"$dir/.stamp"
+}
+
+# make_test_ca DIR — a throwaway CA and a server certificate for localhost / 127.0.0.1.
+make_test_ca() {
+  local dir="$1"
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=coffer-test-ca >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext >/dev/null 2>&1
+  ) || die "could not make a test certificate"
+  chmod 755 "$dir"
+  chmod 644 "$dir/ca.pem" "$dir/server.crt"
 }

@@ -238,8 +238,10 @@ public final class KeyLifecycle: Sendable {
 
     /// Runs every running job that no other process is running, each while holding its
     /// advisory lock on a connection of its own. Returns the ids of jobs it finished.
+    /// `shouldStop` is asked between batches: a job stopped this way stays `running` and
+    /// resumes on the next run (here or on another replica).
     @discardableResult
-    public func runPendingJobs() async throws -> [Int64] {
+    public func runPendingJobs(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> [Int64] {
         let lifecycle = self.lifecycle
         let pending = try await database.withConnection { try await lifecycle.jobs(running: true, on: $0) }
         var finished: [Int64] = []
@@ -247,7 +249,7 @@ public final class KeyLifecycle: Sendable {
             let ran = try await database.withDedicatedConnection { connection -> Bool in
                 guard try await lifecycle.tryLockJob(job.id, on: connection) else { return false }
                 do {
-                    try await self.run(job, on: connection)
+                    try await self.run(job, on: connection, shouldStop: shouldStop)
                     try? await lifecycle.unlockJob(job.id, on: connection)
                     return true
                 } catch {
@@ -260,7 +262,7 @@ public final class KeyLifecycle: Sendable {
         return finished
     }
 
-    private func run(_ job: DestructionJobRecord, on connection: PostgresConnection) async throws {
+    private func run(_ job: DestructionJobRecord, on connection: PostgresConnection, shouldStop: @Sendable () -> Bool) async throws {
         // Another process may have finished it between listing and locking.
         guard try await lifecycle.job(id: job.id, on: connection)?.state == "running" else { return }
         logger.info("destruction job running", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(job.version)"])
@@ -288,6 +290,10 @@ public final class KeyLifecycle: Sendable {
                     return rows.count
                 }
                 if moved == 0 { break }
+                if shouldStop() {
+                    logger.info("destruction job paused for shutdown", metadata: ["job": "\(job.id)"])
+                    return
+                }
                 if batchPause > .zero { try await Task.sleep(for: batchPause) }
             }
         }
