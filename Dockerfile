@@ -13,7 +13,8 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY . .
 RUN swift build -c release --static-swift-stdlib --product coffer \
- && install -D "$(swift build -c release --show-bin-path)/coffer" /out/coffer
+ && install -D "$(swift build -c release --show-bin-path)/coffer" /out/coffer \
+ && strip /out/coffer
 
 FROM ${RUNTIME_IMAGE}
 # CA certificates for KMS/STS over HTTPS and PostgreSQL with sslmode=verify-full.

@@ -139,22 +139,32 @@ public actor AWSCredentialProvider {
         return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: session, expiration: element("Expiration").flatMap(Self.parseDate))
     }
 
+    /// One credential request, tried up to three times (with a short backoff) when the
+    /// endpoint cannot be reached, times out or answers 5xx, as the AWS SDKs do for
+    /// metadata endpoints; 4xx answers are final.
     private func get(_ url: String, method: HTTPMethod, headers: [(String, String)], body: [UInt8]? = nil, what: String) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        do {
-            let response = try await httpClient.execute(request, timeout: .seconds(5))
-            let buffer = try await response.body.collect(upTo: 1 << 20)
-            guard response.status == .ok else {
-                throw KMSError(.credentials, "\(what) answered HTTP \(response.status.code)")
+        var attempt = 0
+        while true {
+            attempt += 1
+            var failure: KMSError
+            do {
+                let response = try await httpClient.execute(request, timeout: .seconds(5))
+                let buffer = try await response.body.collect(upTo: 1 << 20)
+                if response.status == .ok { return Array(buffer.readableBytesView) }
+                failure = KMSError(.credentials, "\(what) answered HTTP \(response.status.code)")
+                if response.status.code < 500 { throw failure }
+            } catch let error as KMSError {
+                throw error
+            } catch {
+                failure = KMSError(.credentials, "could not fetch \(what) from \(url) (\(type(of: error)))")
             }
-            return Array(buffer.readableBytesView)
-        } catch let error as KMSError {
-            throw error
-        } catch {
-            throw KMSError(.credentials, "could not fetch \(what) from \(url) (\(type(of: error)))")
+            guard attempt < 3 else { throw failure }
+            logger.warning("credential request failed; retrying", metadata: ["what": "\(what)", "attempt": "\(attempt)"])
+            try await Task.sleep(for: .milliseconds(200 * attempt))
         }
     }
 
