@@ -68,15 +68,16 @@ public struct RevocationPoller: Service {
         self.logger = logger
     }
 
+    /// The list was loaded before serving, so the loop sleeps first.
     public func run() async throws {
         while !Task.isCancelled {
+            try? await Task.sleep(for: RevocationList.pollInterval)
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
             do {
                 try await revocations.refresh(from: database, logger: logger)
             } catch {
                 logger.warning("could not refresh revoked API keys; retrying", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: RevocationList.pollInterval)
-            if Task.isShuttingDownGracefully { return }
         }
     }
 }

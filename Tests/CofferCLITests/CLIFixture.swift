@@ -115,3 +115,17 @@ struct TestFailure: Error, CustomStringConvertible {
 func withCLI<T>(key: RSAPrivateKey = TestKeys.primary, _ body: (CLI) async throws -> T) async throws -> T {
     try await withTestDatabase { database in try await body(CLI(database: database, key: key)) }
 }
+
+/// The JSON line `coffer api-keys create --format json` prints, as a dictionary.
+func apiKeyJSON(_ result: ProcessResult) -> [String: String] {
+    (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: String] ?? [:]
+}
+
+extension ServeProcess {
+    /// A token for an API key (`apiKeyJSON` of its creation).
+    func token(for key: [String: String]) throws -> String {
+        let reply = try request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"] ?? "", "api_key_secret": key["secret"] ?? ""])
+        guard let token = reply.body["token"] as? String else { throw TestFailure("no token: HTTP \(reply.status)") }
+        return token
+    }
+}

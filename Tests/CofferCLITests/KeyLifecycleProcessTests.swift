@@ -7,16 +7,6 @@ import Testing
 /// Key lifecycle with real processes: `coffer keys` and `coffer root-key` runs against a
 /// serving `coffer serve` under load, and a destruction job killed midway.
 @Suite struct KeyLifecycleProcessTests {
-    static func key(_ result: ProcessResult) -> [String: String] {
-        (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: String] ?? [:]
-    }
-
-    static func token(_ server: ServeProcess, _ key: [String: String]) throws -> String {
-        let reply = try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"]!, "api_key_secret": key["secret"]!])
-        guard let token = reply.body["token"] as? String else { throw TestFailure("no token: \(reply.raw)") }
-        return token
-    }
-
     static func scalar<T: PostgresDecodable & Sendable>(_ cli: CLI, _ sql: String, as type: T.Type) async throws -> T {
         try await cli.database.withConnection { connection in
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t")).collect().first!.decode(T.self)
@@ -107,16 +97,16 @@ import Testing
             }
 
             _ = try run(["migrate"], rsaEnvironment)
-            let admin = Self.key(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
-            let writer = Self.key(try cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
-            let worker = Self.key(try cli.run(["api-keys", "create", "--name", "worker", "--role", "worker", "--format", "json"]))
+            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            let writer = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
+            let worker = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "worker", "--role", "worker", "--format", "json"]))
             // The service has both roots during the migration window.
             let server = try ServeProcess(cli: cli, overrides: toRSA)
             defer { server.cleanUp() }
             try server.waitUntilHealthy()
-            let adminToken = try Self.token(server, admin)
+            let adminToken = try server.token(for: admin)
             #expect(try server.request("POST", "/api/v1/stacks", token: adminToken, json: ["id": "load", "name": "Load"]).status == 201)
-            let load = try Load(port: server.port, writer: try Self.token(server, writer), worker: try Self.token(server, worker))
+            let load = try Load(port: server.port, writer: try server.token(for: writer), worker: try server.token(for: worker))
             usleep(700_000)
 
             #expect(try run(["keys", "rotate"], rsaEnvironment).stdout.contains("kek-v2"))
@@ -143,7 +133,7 @@ import Testing
             #expect(result.failures.isEmpty, "failed requests under load: \(result.failures.prefix(5))")
             #expect((result.counts["writes"] ?? 0) > 50 && (result.counts["reads"] ?? 0) > 50, "\(result.counts)")
             // Every acknowledged write reads back exactly.
-            let runtime = try server.request("GET", "/api/v1/stacks/load/runtime-config", token: try Self.token(server, worker))
+            let runtime = try server.request("GET", "/api/v1/stacks/load/runtime-config", token: try server.token(for: worker))
             let values = Dictionary(uniqueKeysWithValues: ((runtime.body["items"] as? [[String: Any]]) ?? []).map { ($0["id"] as! String, $0["value"] as! String) })
             #expect(!result.acked.isEmpty)
             for (name, value) in result.acked { #expect(values[name] == value, "\(name)") }
@@ -165,14 +155,14 @@ import Testing
     @Test func aDestructionJobKilledMidwayResumesAndOnlyOneReplicaRunsIt() async throws {
         try await withCLI { cli in
             #expect(try cli.run(["migrate"]).status == 0)
-            let admin = Self.key(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
             // 800 rows, one per batch with a pause: the first replica would need minutes.
             let slow = ["COFFER_DESTRUCTION_BATCH_SIZE": "1", "COFFER_DESTRUCTION_BATCH_PAUSE": "200ms"]
             let fast = ["COFFER_DESTRUCTION_BATCH_SIZE": "10"]
             let first = try ServeProcess(cli: cli, overrides: slow)
             defer { first.cleanUp() }
             try first.waitUntilHealthy()
-            let token = try Self.token(first, admin)
+            let token = try first.token(for: admin)
             #expect(try first.request("POST", "/api/v1/stacks", token: token, json: ["id": "many", "name": "Many"]).status == 201)
             let fill = try ProcessRunner.run(try TestEnvironment.python(), ["-c", """
                 import http.client, json, sys
@@ -235,9 +225,9 @@ import Testing
     @Test func anRSARootChangeKeepsTokensOfTheOldKeyValidWhileItIsThePreviousRoot() async throws {
         try await withCLI { cli in
             #expect(try cli.run(["migrate"]).status == 0)
-            let admin = Self.key(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
             let old = try ServeProcess(cli: cli)
-            let oldToken = try { defer { old.cleanUp() }; try old.waitUntilHealthy(); return try Self.token(old, admin) }()
+            let oldToken = try { defer { old.cleanUp() }; try old.waitUntilHealthy(); return try old.token(for: admin) }()
 
             // Move to another RSA key, keeping the old one as the previous root.
             let next = CLI(database: cli.database, key: TestKeys.other)
@@ -255,7 +245,7 @@ import Testing
             let jwks = try server.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]] ?? []
             #expect(Set(jwks.compactMap { $0["kid"] as? String }) == [TestKeys.primary.publicKey.jwkThumbprint, TestKeys.other.publicKey.jwkThumbprint])
             #expect(try server.request("GET", "/api/v1/stacks", token: oldToken).status == 200)
-            let newToken = try Self.token(server, admin)
+            let newToken = try server.token(for: admin)
             #expect(try server.request("GET", "/api/v1/stacks", token: newToken).status == 200)
             // Without the previous root, only the new key is published and old tokens stop working.
             server.stop()

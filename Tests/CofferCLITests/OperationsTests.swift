@@ -4,14 +4,10 @@ import Testing
 
 /// What an operator relies on: Prometheus metrics, HTTPS, and a clean SIGTERM.
 @Suite struct OperationsTests {
-    static func key(_ result: ProcessResult) -> [String: String] {
-        (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: String] ?? [:]
-    }
-
     @Test func metricsParseWithPrometheusClientAndMoveWithRequests() async throws {
         try await withCLI { cli in
             #expect(try cli.run(["migrate"]).status == 0)
-            let admin = Self.key(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
             let server = try ServeProcess(cli: cli)
             defer { server.cleanUp() }
             try server.waitUntilHealthy()
@@ -32,7 +28,7 @@ import Testing
                 return (try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Double]) ?? [:]
             }
             let before = try scrape()
-            let token = try #require(try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": admin["id"]!, "api_key_secret": admin["secret"]!]).body["token"] as? String)
+            let token = try server.token(for: admin)
             for _ in 0..<5 { #expect(try server.request("GET", "/api/v1/stacks", token: token).status == 200) }
             #expect(try server.request("POST", "/api/v1/stacks", token: token, json: ["id": "app", "name": "App"]).status == 201)
             #expect(try server.request("PUT", "/api/v1/stacks/app/config/SECRET", token: token,
@@ -51,8 +47,9 @@ import Testing
             #expect(after.keys.contains { $0.hasPrefix("coffer_db_connections_in_use") })
             // Labels are route templates, never ids, tokens or values.
             let text = try server.request("GET", "/metrics").raw
-            for secret in [token, admin["secret"]!, admin["id"]!, "metric-canary", "/api/v1/stacks/app"] {
-                #expect(!text.contains(secret), "metrics expose \(secret.prefix(12))…")
+            for (name, secret) in [("token", token), ("API key secret", admin["secret"]!), ("API key id", admin["id"]!),
+                                   ("config value", "metric-canary"), ("raw path", "/api/v1/stacks/app")] {
+                #expect(!text.contains(secret), "metrics expose the \(name)")
             }
         }
     }
@@ -103,15 +100,12 @@ import Testing
     @Test func sigtermUnderLoadDrainsEveryRequestAcceptedBeforeItAndExitsZero() async throws {
         try await withCLI { cli in
             #expect(try cli.run(["migrate"]).status == 0)
-            let worker = Self.key(try cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"]))
-            let writer = Self.key(try cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
+            let worker = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"]))
+            let writer = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
             let server = try ServeProcess(cli: cli)
             defer { server.cleanUp() }
             try server.waitUntilHealthy()
-            func token(_ key: [String: String]) throws -> String {
-                try #require(try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"]!, "api_key_secret": key["secret"]!]).body["token"] as? String)
-            }
-            let writerToken = try token(writer)
+            let writerToken = try server.token(for: writer)
             #expect(try server.request("POST", "/api/v1/stacks", token: writerToken, json: ["id": "app", "name": "App"]).status == 201)
             let folder = try TestEnvironment.temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: folder) }
@@ -150,7 +144,7 @@ import Testing
                 for thread in threads: thread.start()
                 for thread in threads: thread.join()
                 json.dump(records, open(os.path.join(folder, "records.json"), "w"))
-                """, "\(server.port)", try token(worker), writerToken, folder.path]
+                """, "\(server.port)", try server.token(for: worker), writerToken, folder.path]
             load.standardOutput = FileHandle.nullDevice
             load.standardError = FileHandle.nullDevice
             try load.run()

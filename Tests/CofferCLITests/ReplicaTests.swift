@@ -9,10 +9,7 @@ import Testing
             #expect(try cli.run(["migrate"]).status == 0)
             let admin = try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"])
             let runner = try cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"])
-            func key(_ result: ProcessResult) -> [String: String] {
-                (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: String] ?? [:]
-            }
-            let (adminKey, runnerKey) = (key(admin), key(runner))
+            let (adminKey, runnerKey) = (apiKeyJSON(admin), apiKeyJSON(runner))
             let first = try ServeProcess(cli: cli)
             defer { first.cleanUp() }
             let second = try ServeProcess(cli: cli)
@@ -20,13 +17,8 @@ import Testing
             try first.waitUntilHealthy()
             try second.waitUntilHealthy()
 
-            func token(_ server: ServeProcess, _ key: [String: String]) throws -> String {
-                let reply = try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"]!, "api_key_secret": key["secret"]!])
-                guard let token = reply.body["token"] as? String else { throw TestFailure("no token: \(reply.raw)") }
-                return token
-            }
-            let adminToken = try token(first, adminKey)
-            let runnerToken = try token(second, runnerKey)
+            let adminToken = try first.token(for: adminKey)
+            let runnerToken = try second.token(for: runnerKey)
             // The runner's token works on both replicas (and is now cached as verified on both).
             #expect(try first.request("GET", "/api/v1/stacks", token: runnerToken).status == 200)
             #expect(try second.request("GET", "/api/v1/stacks", token: runnerToken).status == 200)
@@ -48,7 +40,7 @@ import Testing
             #expect(refused, "the revoked key's token still works on the other replica after 5 s")
 
             // A key revoked from the command line (a third process) is refused the same way.
-            let adminOnSecond = try token(second, adminKey)
+            let adminOnSecond = try second.token(for: adminKey)
             #expect(try cli.run(["api-keys", "revoke", adminKey["id"]!]).status == 0)
             var adminRefused = false
             for _ in 0..<50 {

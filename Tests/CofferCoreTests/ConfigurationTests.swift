@@ -25,6 +25,30 @@ import Testing
         #expect(!summary.contains(Self.keyValue.prefix(40)))
     }
 
+    @Test func previousRootIsOptionalAndAKMSOneNeedsNoSigningKey() throws {
+        #expect(try CofferConfiguration(environment: Self.base).previousEncryption == nil)
+        var environment = Self.base
+        environment.merge(["PREVIOUS_ENCRYPTION_TYPE": "kms", "PREVIOUS_ENCRYPTION_KMS_ENCRYPTION_KEY_ID": "arn:aws:kms:eu-west-1:123456789012:key/old"]) { $1 }
+        guard case .kms(let keyID, let signing, let aws)? = try CofferConfiguration(environment: environment).previousEncryption else {
+            Issue.record("no previous kms root")
+            return
+        }
+        #expect(keyID == "arn:aws:kms:eu-west-1:123456789012:key/old")
+        #expect(signing.isEmpty)
+        #expect(aws.region == "eu-west-1")
+        environment = Self.base
+        environment.merge(["PREVIOUS_ENCRYPTION_TYPE": "rsa", "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY": TestKeys.environmentValue(TestKeys.other)]) { $1 }
+        let configuration = try CofferConfiguration(environment: environment)
+        guard case .rsa(let key)? = configuration.previousEncryption else {
+            Issue.record("no previous rsa root")
+            return
+        }
+        #expect(key.publicKey.fingerprint == TestKeys.other.publicKey.fingerprint)
+        let summary = configuration.summary.map { "\($0.0) \($0.1)" }.joined(separator: "\n")
+        #expect(summary.contains("previous root rsa, fingerprint \(TestKeys.other.publicKey.fingerprint)"))
+        #expect(!summary.contains(TestKeys.environmentValue(TestKeys.other).prefix(40)))
+    }
+
     @Test(arguments: [
         (["ENCRYPTION_TYPE": "vault"], "ENCRYPTION_TYPE"),
         (["ENCRYPTION_TYPE": "kms"], "ENCRYPTION_KMS_ENCRYPTION_KEY_ID"),
@@ -42,6 +66,10 @@ import Testing
         (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
         (["LOG_FORMAT": "xml"], "LOG_FORMAT"),
         (["COFFER_TLS_CERT_FILE": "/tmp/cert.pem"], "COFFER_TLS_KEY_FILE"),
+        (["PREVIOUS_ENCRYPTION_TYPE": "vault"], "PREVIOUS_ENCRYPTION_TYPE"),
+        (["PREVIOUS_ENCRYPTION_TYPE": "rsa"], "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY"),
+        (["PREVIOUS_ENCRYPTION_TYPE": "rsa", "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY": "%%%not-base64%%%"], "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY"),
+        (["PREVIOUS_ENCRYPTION_TYPE": "kms"], "PREVIOUS_ENCRYPTION_KMS_ENCRYPTION_KEY_ID"),
     ])
     func eachBadInputNamesItsVariableAndNoSecret(overrides: [String: String], variable: String) {
         var environment = Self.base

@@ -31,10 +31,12 @@ import Testing
             var listed = try await fixture.request(.get, "/api/v1/keys", token: admin)
             #expect(listed.items.first { $0["id"] as? String == "database-v1" }?["values"] as? Int == 90)
 
-            // Only an admin of the root space manages keys.
-            let teamAdmin = try await fixture.token(.admin, space: "root")
+            // Only an admin of the root space manages keys: not a writer, not the admin of a child space.
+            #expect(try await fixture.request(.post, "/api/v1/spaces", token: admin, json: ["id": "team", "name": "Team"]).status == .created)
+            let teamAdmin = try await fixture.token(.admin, space: "team")
             #expect(try await fixture.request(.get, "/api/v1/keys", token: writer).status == .forbidden)
-            _ = teamAdmin
+            #expect(try await fixture.request(.get, "/api/v1/keys", token: teamAdmin).status == .forbidden)
+            #expect(try await fixture.request(.post, "/api/v1/keys/rotate", token: teamAdmin, json: [:]).status == .forbidden)
             // The active version cannot be destroyed.
             #expect(try await fixture.request(.delete, "/api/v1/keys/versions/database-v1", token: admin).status == .conflict)
             #expect(try await fixture.request(.delete, "/api/v1/keys/versions/nonsense", token: admin).status == .badRequest)

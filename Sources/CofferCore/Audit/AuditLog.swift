@@ -9,11 +9,13 @@ import PostgresNIO
 public struct AuditLog: Sendable {
     private let database: Database
     private let repository: AuditRepository
+    private let owners: OwnerRepository
     private let logger: Logger
 
     public init(database: Database, logger: Logger) {
         self.database = database
         self.repository = AuditRepository(logger: logger)
+        self.owners = OwnerRepository(logger: logger)
         self.logger = logger
     }
 
@@ -49,8 +51,10 @@ public struct AuditLog: Sendable {
         }
     }
 
-    /// A page of events the caller may see (those of spaces in its reach), newest first.
-    public func list(_ filter: AuditFilter, limit: Int, cursor: String?) async throws -> Page<AuditRecord> {
+    /// A page of events the caller may see (an admin; events of spaces in its reach),
+    /// newest first. The filter's `spaces` is replaced by the caller's reach.
+    public func list(_ filter: AuditFilter, limit: Int, cursor: String?, by principal: Principal) async throws -> Page<AuditRecord> {
+        try await authorize(principal, .admin, action: "audit.list", resource: "audit:*", space: nil)
         var filter = filter
         if let cursor, !cursor.isEmpty {
             guard let text = try ConfigValidation.decodeCursor(cursor), let before = Int64(text) else {
@@ -58,8 +62,12 @@ public struct AuditLog: Sendable {
             }
             filter.before = before
         }
-        let repository = self.repository
-        let rows = try await database.withConnection { [filter] in try await repository.list(filter, limit: limit + 1, on: $0) }
+        let (repository, owners) = (self.repository, self.owners)
+        let rows = try await database.withConnection { [filter] connection in
+            var scoped = filter
+            scoped.spaces = try await owners.spaceSubtree(of: principal.space, on: connection)
+            return try await repository.list(scoped, limit: limit + 1, on: connection)
+        }
         let items = Array(rows.prefix(limit))
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.id)) } : nil)
     }

@@ -57,6 +57,9 @@ public struct Principal: Sendable, Equatable {
     /// An operator at the command line: `admin` on `root`, audited as `cli`.
     public static let commandLine = Principal(apiKeyID: "cli", space: "root", role: .admin, tokenID: "", expiresAt: .max)
 
+    /// Coffer's own background work (automatic rotation, destruction jobs), audited as `system`.
+    public static let system = Principal(apiKeyID: "system", space: "root", role: .admin, tokenID: "", expiresAt: .max)
+
     /// Throws `forbidden` unless the role meets the requirement.
     public func require(_ requirement: Role.Requirement) throws {
         guard role.satisfies(requirement) else {

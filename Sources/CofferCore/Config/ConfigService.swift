@@ -10,17 +10,17 @@ import PostgresNIO
 /// here, a resource outside the caller's space subtree is reported as not found, and every
 /// change (and every runtime-config read) is audited in its own transaction.
 public struct ConfigService: Sendable {
-    private let database: Database
-    private let keyring: Keyring
-    private let owners: OwnerRepository
-    private let spaces: SpaceRepository
-    private let elements: ConfigElementRepository
-    private let attachments: AttachmentRepository
-    private let audit: AuditLog
+    let database: Database
+    let keyring: Keyring
+    let owners: OwnerRepository
+    let spaces: SpaceRepository
+    let elements: ConfigElementRepository
+    let attachments: AttachmentRepository
+    let audit: AuditLog
     /// Confirms inside each write that the sealing key is still active, and reloads the
     /// keyring when another process rotated it. Nil in tests of the service alone.
-    private let lifecycle: KeyLifecycle?
-    private let logger: Logger
+    let lifecycle: KeyLifecycle?
+    let logger: Logger
 
     public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, logger: Logger) {
         self.database = database
@@ -209,73 +209,6 @@ public struct ConfigService: Sendable {
         }
     }
 
-    /// A page of an element's versions, newest first. Write-only versions show no value.
-    public func versions(
-        _ kind: OwnerKind, ownerID: String, configID: String, limit: Int, cursor: String?, by principal: Principal
-    ) async throws -> Page<ConfigVersionView> {
-        try principal.require(.read)
-        var before: Int32?
-        if let text = try ConfigValidation.decodeCursor(cursor) {
-            guard let value = Int32(text) else { throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor") }
-            before = value
-        }
-        let (owners, elements) = (self.owners, self.elements)
-        let (owner, rows) = try await database.withConnection { [before] connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) > 0 else {
-                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
-            }
-            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: connection))
-        }
-        let items = try await withFreshKeys { try rows.prefix(limit).map { row in
-            ConfigVersionView(
-                version: Int(row.version), type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
-                value: row.writeOnly ? nil : try render(row, owner: owner.uuid), writeOnly: row.writeOnly,
-                checksum: row.checksum, description: row.description, author: row.author, createdAt: row.createdAt
-            )
-        } }
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.version)) } : nil)
-    }
-
-    /// Makes version `number` current again, as a new version (history only grows). The
-    /// value is re-sealed under the active data key.
-    public func restore(
-        _ kind: OwnerKind, ownerID: String, configID: String, version number: Int, by principal: Principal
-    ) async throws -> ConfigElementView {
-        let resource = Self.elementResource(kind, ownerID, configID)
-        try await audit.authorize(principal, .write, action: "config.restore", resource: resource, space: nil)
-        guard let number = Int32(exactly: number), number > 0 else {
-            throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
-        }
-        let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
-        return try await withFreshKeys { try await self.database.transaction { connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            try await Self.lockElement(owner.uuid, configID, on: connection)
-            guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: connection) else {
-                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
-            }
-            let associatedData = AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
-            let plaintext = try keyring.open(try SealedValue(bytes: old.sealedValue), purpose: .database, associatedData: associatedData)
-            let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
-            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: connection)
-            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
-            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
-            let now = Date()
-            let record = ConfigElementRecord(
-                ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly,
-                sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: old.checksum,
-                description: old.description, version: version, author: principal.apiKeyID,
-                createdAt: current?.createdAt ?? now, updatedAt: now
-            )
-            try await elements.upsert(record, on: connection)
-            try await elements.insertVersion(record, on: connection)
-            try await audit.record("config.restore", resource: resource, space: owner.space, by: principal,
-                                   detail: "from=\(number) version=\(version)", on: connection)
-            let type = ConfigElementType(rawValue: record.type) ?? .environmentVariable
-            return Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
-        } }
-    }
-
     // MARK: Attachments
 
     /// Attaches a context to a stack with a priority (0 is the highest), or changes it.
@@ -363,7 +296,7 @@ public struct ConfigService: Sendable {
     /// Runs a read or write; if it sealed under a key another process has just retired,
     /// or met a value sealed under a key this process has not loaded yet, reloads the
     /// keyring and runs it once more.
-    private func withFreshKeys<T: Sendable>(_ write: () async throws -> T) async throws -> T {
+    func withFreshKeys<T: Sendable>(_ write: () async throws -> T) async throws -> T {
         func isStale(_ error: any Error) -> Bool {
             if error is StaleKeyring { return true }
             if let error = error as? SealError, error.code == .unknownKeyVersion { return lifecycle != nil }
@@ -381,20 +314,20 @@ public struct ConfigService: Sendable {
         }
     }
 
-    private func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
+    func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
         let sealed = try SealedValue(bytes: row.sealedValue)
         let plaintext = try keyring.open(sealed, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner, configID: row.configID))
         return Self.render(plaintext, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable)
     }
 
-    private static func render(_ plaintext: [UInt8], type: ConfigElementType) -> String {
+    static func render(_ plaintext: [UInt8], type: ConfigElementType) -> String {
         switch type {
         case .environmentVariable: return String(decoding: plaintext, as: UTF8.self)
         case .fileMount: return Data(plaintext).base64EncodedString()
         }
     }
 
-    private static func view(_ row: ConfigElementRecord, value: String?) -> ConfigElementView {
+    static func view(_ row: ConfigElementRecord, value: String?) -> ConfigElementView {
         ConfigElementView(
             id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable, value: value,
             writeOnly: row.writeOnly, checksum: row.checksum, description: row.description, version: Int(row.version),
@@ -402,20 +335,20 @@ public struct ConfigService: Sendable {
         )
     }
 
-    private static func elementResource(_ kind: OwnerKind, _ ownerID: String, _ configID: String) -> String {
+    static func elementResource(_ kind: OwnerKind, _ ownerID: String, _ configID: String) -> String {
         "\(kind.rawValue):\(ownerID)/config/\(configID)"
     }
 
     /// Serialises writers of one element for the rest of the transaction, so versions
     /// stay contiguous.
-    private static func lockElement(_ owner: UUID, _ configID: String, on connection: PostgresConnection) async throws {
+    static func lockElement(_ owner: UUID, _ configID: String, on connection: PostgresConnection) async throws {
         try await connection.query(
             "SELECT pg_advisory_xact_lock(hashtextextended(\(owner.uuidString + "/" + configID), 7102318))",
             logger: Logger(label: "coffer.config")
         )
     }
 
-    private static func findOwner(
+    static func findOwner(
         _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, on connection: PostgresConnection
     ) async throws -> OwnerRecord {
         let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
@@ -425,7 +358,7 @@ public struct ConfigService: Sendable {
         return owner
     }
 
-    private static func notFound(_ kind: OwnerKind, _ id: String) -> CofferError {
+    static func notFound(_ kind: OwnerKind, _ id: String) -> CofferError {
         CofferError.notFound("\(kind.rawValue) `\(id)` not found")
     }
 }

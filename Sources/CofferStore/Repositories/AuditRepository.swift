@@ -52,7 +52,7 @@ public struct AuditFilter: Sendable {
     /// Only events with a smaller id (the cursor).
     public var before: Int64?
 
-    public init(spaces: [String], actor: String? = nil, action: String? = nil, resource: String? = nil,
+    public init(spaces: [String] = [], actor: String? = nil, action: String? = nil, resource: String? = nil,
                 outcome: AuditRecord.Outcome? = nil, since: Date? = nil, until: Date? = nil, before: Int64? = nil) {
         self.spaces = spaces
         self.actor = actor

@@ -36,11 +36,14 @@ struct ServeCommand: AsyncParsableCommand {
         // Start-up checks on one connection, so an unreachable database fails fast.
         let probe = try await Database.connect(settings: configuration.database, logger: logger, operationTimeout: .seconds(30))
         let keyring: Keyring
+        let generation: Int64
         do {
             let pending = try await migrator.pendingMigrations(on: probe)
             guard pending.isEmpty else {
                 throw CommandFailure(code: ExitStatus.unexpected, message: "\(pending.count) migration(s) pending (\(pending.joined(separator: ", "))); run `coffer migrate` first")
             }
+            // Read before loading: a change in between makes the first poll reload, never miss.
+            generation = try await KeyLifecycle.generation(on: probe, logger: logger)
             keyring = try await migrator.loadKeyring(on: probe)
             try await revocations.refresh(from: probe, logger: logger)
         } catch {
@@ -58,7 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
             signer: root, additionalVerificationKeys: previousPublicKeys, issuer: configuration.jwtIssuer,
             audience: configuration.jwtAudience, lifetime: configuration.tokenLifetime, revocations: revocations
         )
-        let lifecycle = KeyLifecycle(database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, batchSize: batchSize, batchPause: batchPause, logger: logger)
+        let lifecycle = KeyLifecycle(database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, loadedGeneration: generation, batchSize: batchSize, batchPause: batchPause, logger: logger)
         var kmsCallCounts: (@Sendable () -> [String: Int])?
         if let client = rootKey.kms {
             kmsCallCounts = { client.callCounts }

@@ -1,0 +1,73 @@
+import CofferCrypto
+import CofferStore
+import Foundation
+
+/// Config element history: every version kept sealed, listed, and restorable.
+extension ConfigService {
+    /// A page of an element's versions, newest first. Write-only versions show no value.
+    public func versions(
+        _ kind: OwnerKind, ownerID: String, configID: String, limit: Int, cursor: String?, by principal: Principal
+    ) async throws -> Page<ConfigVersionView> {
+        try principal.require(.read)
+        var before: Int32?
+        if let text = try ConfigValidation.decodeCursor(cursor) {
+            guard let value = Int32(text) else { throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor") }
+            before = value
+        }
+        let (owners, elements) = (self.owners, self.elements)
+        let (owner, rows) = try await database.withConnection { [before] connection in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
+            guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) > 0 else {
+                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
+            }
+            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: connection))
+        }
+        let items = try await withFreshKeys { try rows.prefix(limit).map { row in
+            ConfigVersionView(
+                version: Int(row.version), type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
+                value: row.writeOnly ? nil : try render(row, owner: owner.uuid), writeOnly: row.writeOnly,
+                checksum: row.checksum, description: row.description, author: row.author, createdAt: row.createdAt
+            )
+        } }
+        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.version)) } : nil)
+    }
+
+    /// Makes version `number` current again, as a new version (history only grows). The
+    /// value is re-sealed under the active data key.
+    public func restore(
+        _ kind: OwnerKind, ownerID: String, configID: String, version number: Int, by principal: Principal
+    ) async throws -> ConfigElementView {
+        let resource = Self.elementResource(kind, ownerID, configID)
+        try await audit.authorize(principal, .write, action: "config.restore", resource: resource, space: nil)
+        guard let number = Int32(exactly: number), number > 0 else {
+            throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
+        }
+        let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
+        return try await withFreshKeys { try await self.database.transaction { connection in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
+            try await Self.lockElement(owner.uuid, configID, on: connection)
+            guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: connection) else {
+                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
+            }
+            let associatedData = AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
+            let plaintext = try keyring.open(try SealedValue(bytes: old.sealedValue), purpose: .database, associatedData: associatedData)
+            let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
+            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: connection)
+            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
+            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
+            let now = Date()
+            let record = ConfigElementRecord(
+                ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly,
+                sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: old.checksum,
+                description: old.description, version: version, author: principal.apiKeyID,
+                createdAt: current?.createdAt ?? now, updatedAt: now
+            )
+            try await elements.upsert(record, on: connection)
+            try await elements.insertVersion(record, on: connection)
+            try await audit.record("config.restore", resource: resource, space: owner.space, by: principal,
+                                   detail: "from=\(number) version=\(version)", on: connection)
+            let type = ConfigElementType(rawValue: record.type) ?? .environmentVariable
+            return Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
+        } }
+    }
+}

@@ -1,0 +1,151 @@
+import CofferCrypto
+import CofferStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Destroying key versions: a job per data key version that re-encrypts what it seals, in
+/// batches, then erases it; run by one process at a time under an advisory lock.
+extension KeyLifecycle {
+    // MARK: Destruction
+
+    /// Starts destroying a key version. A data key version gets a job that re-encrypts
+    /// every value and history version sealed under it, then erases it; a key-encryption
+    /// key version is erased at once if no data key needs it. The active version of
+    /// either is refused. Starting a job that already runs returns it.
+    public func destroy(_ id: String, by principal: Principal = .commandLine) async throws -> DestructionJobRecord? {
+        try await authorize(principal, action: "keys.destroy")
+        guard let (purpose, version) = Self.parse(id) else {
+            throw CofferError.invalidInput("a key version id looks like `database-v2` or `kek-v1` (see `coffer keys list`)", code: "invalid_key_version")
+        }
+        let (keys, lifecycle, audit) = (self.keys, self.lifecycle, self.audit)
+        let job = try await database.transaction { connection -> DestructionJobRecord? in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Logger(label: "coffer.keys"))
+            if purpose == "kek" {
+                guard let kek = try await keys.keyEncryptionKeys(on: connection).first(where: { $0.version == version }) else {
+                    throw CofferError.notFound("key version \(id) does not exist")
+                }
+                guard kek.state == "retired" else {
+                    throw CofferError.conflict(kek.state == "active" ? "\(id) is active; rotate first" : "\(id) is already destroyed")
+                }
+                let users = try await keys.dataKeys(on: connection).filter { $0.kekVersion == version && $0.sealedKey != nil }
+                guard users.isEmpty else {
+                    throw CofferError.conflict("\(id) still seals \(users.count) data key version(s); run `coffer keys rotate --rewrap` first")
+                }
+                _ = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: connection)
+                try await lifecycle.bumpGeneration(on: connection)
+                try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, on: connection)
+                return nil
+            }
+            guard let dek = try await keys.dataKeys(on: connection).first(where: { $0.purpose == purpose && $0.version == version }) else {
+                throw CofferError.notFound("key version \(id) does not exist")
+            }
+            if let running = try await lifecycle.jobs(running: true, on: connection).first(where: { $0.purpose == purpose && $0.version == version }) {
+                return running
+            }
+            guard dek.state == "retired" else {
+                throw CofferError.conflict(dek.state == "active" ? "\(id) is the active version; rotate first, then destroy it" : "\(id) is already destroyed")
+            }
+            let total = purpose == DataKeyPurpose.database.rawValue ? try await lifecycle.countSealed(dekVersion: version, on: connection) : 0
+            let job = try await lifecycle.insertJob(purpose: purpose, version: version, total: total, requestedBy: principal.apiKeyID, on: connection)
+            try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, detail: "job=\(job.id) values=\(total)", on: connection)
+            return job
+        }
+        if job == nil { try await reload() }
+        return job
+    }
+
+    /// Runs every running job that no other process is running, each while holding its
+    /// advisory lock on a connection of its own. Returns the ids of jobs it finished.
+    /// `shouldStop` is asked between batches: a job stopped this way stays `running` and
+    /// resumes on the next run (here or on another replica).
+    @discardableResult
+    public func runPendingJobs(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> [Int64] {
+        let lifecycle = self.lifecycle
+        let pending = try await database.withConnection { try await lifecycle.jobs(running: true, on: $0) }
+        var finished: [Int64] = []
+        for job in pending.reversed() {
+            let ran = try await database.withDedicatedConnection { connection -> Bool in
+                guard try await lifecycle.tryLockJob(job.id, on: connection) else { return false }
+                do {
+                    try await self.run(job, on: connection, shouldStop: shouldStop)
+                    try? await lifecycle.unlockJob(job.id, on: connection)
+                    return true
+                } catch {
+                    try? await lifecycle.unlockJob(job.id, on: connection)
+                    throw error
+                }
+            }
+            if ran { finished.append(job.id) }
+        }
+        return finished
+    }
+
+    private func run(_ job: DestructionJobRecord, on connection: PostgresConnection, shouldStop: @Sendable () -> Bool) async throws {
+        // Another process may have finished it between listing and locking.
+        guard try await lifecycle.job(id: job.id, on: connection)?.state == "running" else { return }
+        logger.info("destruction job running", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(job.version)"])
+        let version = job.version
+        if job.purpose == DataKeyPurpose.database.rawValue {
+            while true {
+                let moved = try await inTransaction(on: connection) {
+                    var rows = try await self.lifecycle.lockCurrentValues(dekVersion: version, limit: self.batchSize, on: connection)
+                    if rows.isEmpty { rows = try await self.lifecycle.lockHistoryValues(dekVersion: version, limit: self.batchSize, on: connection) }
+                    guard !rows.isEmpty else { return 0 }
+                    var activeVersion: Int32?
+                    for row in rows {
+                        let associatedData = AssociatedData.configValue(ownerID: row.ownerID, configID: row.configID)
+                        let plaintext = try self.keyring.open(try SealedValue(bytes: row.sealedValue), purpose: .database, associatedData: associatedData)
+                        let sealed = try self.keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
+                        if activeVersion != Int32(sealed.keyVersion) {
+                            guard try await self.lifecycle.isActiveDataKey(purpose: job.purpose, version: Int32(sealed.keyVersion), on: connection),
+                                  sealed.keyVersion != UInt32(version)
+                            else { throw StaleKeyring() }
+                            activeVersion = Int32(sealed.keyVersion)
+                        }
+                        try await self.lifecycle.replaceSealed(row, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), on: connection)
+                    }
+                    try await self.lifecycle.addProgress(job: job.id, done: Int64(rows.count), on: connection)
+                    return rows.count
+                }
+                if moved == 0 { break }
+                if shouldStop() {
+                    logger.info("destruction job paused for shutdown", metadata: ["job": "\(job.id)"])
+                    return
+                }
+                if batchPause > .zero { try await Task.sleep(for: batchPause) }
+            }
+        }
+        // Final check with writers blocked: nothing names the version any more.
+        let erased = try await inTransaction(on: connection) {
+            try await self.lifecycle.lockValueTables(on: connection)
+            guard try await self.lifecycle.countSealed(dekVersion: version, on: connection) == 0 || job.purpose != DataKeyPurpose.database.rawValue else {
+                return false
+            }
+            try await self.lifecycle.eraseDataKey(purpose: job.purpose, version: version, on: connection)
+            try await self.lifecycle.finishJob(job.id, state: "completed", on: connection)
+            try await self.lifecycle.bumpGeneration(on: connection)
+            try await self.audit.record("keys.destroyed", resource: "key:\(job.purpose)-v\(version)", space: "root", by: .system,
+                                        detail: "job=\(job.id)", on: connection)
+            return true
+        }
+        if erased {
+            logger.info("destruction job completed", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(version)"])
+            try await reload()
+        }
+    }
+
+    /// BEGIN … COMMIT on a connection this process holds (a job's).
+    private func inTransaction<T: Sendable>(on connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            let result = try await body()
+            try await connection.query("COMMIT", logger: logger)
+            return result
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            if error is StaleKeyring { try await reload() }
+            throw error
+        }
+    }
+}
