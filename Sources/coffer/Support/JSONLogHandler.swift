@@ -1,7 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import Logging
 
-/// Writes one JSON object per log line: time, level, label, message and metadata.
+/// Writes one JSON object per log line: time, level, logger, message, then the metadata
+/// keys in byte order. Encoded by hand and written with one `write(2)` per line: this runs
+/// once per request, and Foundation's JSONSerialization (which sorts keys with a locale)
+/// cost more than the request itself.
 struct JSONLogHandler: LogHandler {
     let label: String
     let toStandardError: Bool
@@ -13,34 +21,124 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-        source: String, file: String, function: String, line: UInt
-    ) {
-        var object: [String: Any] = [
-            "time": Self.timestamp(),
-            "level": level.rawValue,
-            "logger": label,
-            "message": "\(message)",
-        ]
+    func log(event: LogEvent) {
         var merged = metadata
-        if let explicit { merged.merge(explicit) { $1 } }
-        for (key, value) in merged { object[key] = Self.plain(value) }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        data.append(0x0a)
-        (toStandardError ? FileHandle.standardError : FileHandle.standardOutput).write(data)
+        if let explicit = event.metadata { merged.merge(explicit) { $1 } }
+        var line = Self.line(time: Date(), level: event.level, logger: label, message: "\(event.message)", metadata: merged)
+        line.append(0x0a)
+        Self.write(line, to: toStandardError ? 2 : 1)
     }
 
-    private static func plain(_ value: Logger.MetadataValue) -> Any {
+    static func line(time: Date, level: Logger.Level, logger: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + message.utf8.count)
+        out.append(contentsOf: #"{"time":""#.utf8)
+        appendTimestamp(time, to: &out)
+        out.append(contentsOf: #"","level":"#.utf8)
+        appendString(level.rawValue, to: &out)
+        out.append(contentsOf: #","logger":"#.utf8)
+        appendString(logger, to: &out)
+        out.append(contentsOf: #","message":"#.utf8)
+        appendString(message, to: &out)
+        for key in metadata.keys.sorted() where !["time", "level", "logger", "message"].contains(key) {
+            out.append(UInt8(ascii: ","))
+            appendString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            appendValue(metadata[key]!, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    private static func appendValue(_ value: Logger.MetadataValue, to out: inout [UInt8]) {
         switch value {
-        case .string(let string): return string
-        case .stringConvertible(let convertible): return convertible.description
-        case .array(let array): return array.map(plain)
-        case .dictionary(let dictionary): return dictionary.mapValues(plain)
+        case .string(let string):
+            appendString(string, to: &out)
+        case .stringConvertible(let convertible):
+            appendString(convertible.description, to: &out)
+        case .array(let array):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendValue(element, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary):
+            out.append(UInt8(ascii: "{"))
+            for (index, key) in dictionary.keys.sorted().enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendString(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                appendValue(dictionary[key]!, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func appendString(_ string: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0a: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0d: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20, 0x7f:
+                out.append(contentsOf: Array(#"\u00"#.utf8))
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0f)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// `2026-11-23T13:25:51.185Z`.
+    static func appendTimestamp(_ date: Date, to out: inout [UInt8]) {
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        let milliseconds = min(999, Int((interval - Double(seconds)) * 1000))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(milliseconds, 3); out.append(UInt8(ascii: "Z"))
+    }
+
+    /// One `write(2)` per line (retried on a short write), so concurrent lines do not interleave.
+    private static func write(_ bytes: [UInt8], to descriptor: Int32) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                #if canImport(Glibc)
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                #else
+                let written = Darwin.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                #endif
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
     }
 }
