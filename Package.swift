@@ -7,7 +7,13 @@ let package = Package(
     name: "coffer",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "coffer", targets: ["coffer"])
+        .executable(name: "coffer", targets: ["coffer"]),
+        // Libraries for the micro-benchmarks in benchmarks/ (a package of its own).
+        .library(name: "CofferCrypto", targets: ["CofferCrypto"]),
+        .library(name: "CofferKeys", targets: ["CofferKeys"]),
+        .library(name: "CofferStore", targets: ["CofferStore"]),
+        .library(name: "CofferCore", targets: ["CofferCore"]),
+        .library(name: "CofferHTTP", targets: ["CofferHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -19,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -34,6 +41,7 @@ let package = Package(
                 "CofferCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -79,6 +87,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

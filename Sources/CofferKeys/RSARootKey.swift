@@ -1,4 +1,5 @@
 import CofferCrypto
+import NIOPosix
 
 /// The RSA root (`ENCRYPTION_TYPE=rsa`): one private key wraps the key-encryption key
 /// with RSA-OAEP-SHA256 and signs tokens with RS256.
@@ -25,7 +26,10 @@ public struct RSARootKey: RootKeyProvider, TokenSigner {
         }
     }
 
+    /// Signs on NIO's blocking thread pool: an RSA-4096 signature takes milliseconds, and
+    /// Swift concurrency's jobs run on the event loops that serve every connection.
     public func signRS256(_ signingInput: [UInt8]) async throws -> [UInt8] {
-        try privateKey.signRS256(signingInput)
+        let privateKey = self.privateKey
+        return try await NIOThreadPool.singleton.runIfActive { try privateKey.signRS256(signingInput) }
     }
 }

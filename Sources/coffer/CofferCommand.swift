@@ -1,6 +1,8 @@
 import ArgumentParser
 import CofferCore
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// `coffer`: the one executable. Subcommands parse arguments, build objects from the
 /// environment and call into the libraries; no business rule lives here.
@@ -16,9 +18,21 @@ struct CofferCommand: AsyncParsableCommand {
         subcommands: [MigrateCommand.self, ServeCommand.self, KeysCommand.self, RootKeyCommand.self, APIKeysCommand.self, ConfigCommand.self]
     )
 
+    /// Runs Swift concurrency's jobs on NIO's event loops, so a request's task, its HTTP
+    /// connection and its database connection share threads instead of handing every
+    /// await over between two thread pools, then runs the command.
+    static func main() {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        Task {
+            await run()
+            Foundation.exit(0)
+        }
+        dispatchMain()
+    }
+
     /// Runs the command and turns every error into one line on standard error and the
     /// contract's exit code (2 configuration, 3 wrong root key, 4 database unreachable).
-    static func main() async {
+    static func run() async {
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
