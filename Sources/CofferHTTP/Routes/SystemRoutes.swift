@@ -79,6 +79,15 @@ extension SystemRoutes {
                 lines.append("coffer_data_key_active_version\(Metrics.format(["purpose"], [purpose.rawValue])) \(active)")
             }
         }
+        let verification = services.tokens.verificationStats
+        lines += [
+            "# HELP coffer_token_verifications_total Bearer tokens verified (from the cache or by signature).",
+            "# TYPE coffer_token_verifications_total counter",
+            "coffer_token_verifications_total \(verification.count)",
+            "# HELP coffer_token_verification_seconds_total Time spent verifying bearer tokens.",
+            "# TYPE coffer_token_verification_seconds_total counter",
+            "coffer_token_verification_seconds_total \(verification.seconds)",
+        ]
         let usage = services.database.usage
         lines += [
             "# HELP coffer_db_connections_in_use Database connections leased now.",
