@@ -63,6 +63,19 @@ import Testing
             #expect(!String(decoding: listed.body, as: UTF8.self).contains("hunter2"))
             #expect(listed.items.first { $0["id"] as? String == "conf/db.ini" }?["value"] as? String == file.base64EncodedString())
 
+            // One element: a write-only value is withheld there too; a missing one is a 404.
+            let one = try await fixture.request(.get, "/api/v1/stacks/app/config/DB_PASSWORD", token: reader)
+            #expect(one.status == .ok)
+            #expect(one.json["value"] is NSNull)
+            #expect(one.json["checksum"] as? String == password["checksum"] as? String)
+            #expect(!String(decoding: one.body, as: UTF8.self).contains("hunter2"))
+            let oneFile = try await fixture.request(.get, "/api/v1/stacks/app/config/conf%2Fdb.ini", token: reader)
+            #expect(oneFile.json["value"] as? String == file.base64EncodedString())
+            #expect(oneFile.json["version"] as? Int == 1)
+            #expect(try await fixture.request(.get, "/api/v1/stacks/app/config/NOPE", token: reader).status == .notFound)
+            #expect(try await fixture.request(.get, "/api/v1/stacks/nope/config/DB_PASSWORD", token: reader).status == .notFound)
+            #expect(try await fixture.request(.get, "/api/v1/stacks/app/config/DB_PASSWORD", token: worker).status == .forbidden)
+
             let runtime = try await fixture.request(.get, "/api/v1/stacks/app/runtime-config", token: worker)
             #expect(runtime.status == .ok)
             let item = try #require(runtime.items.first { $0["id"] as? String == "DB_PASSWORD" })

@@ -194,6 +194,22 @@ public struct ConfigService: Sendable {
         }
     }
 
+    /// One current element; a write-only value is withheld.
+    public func element(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws -> ConfigElementView {
+        try principal.require(.read)
+        let elements = self.elements
+        let found = try await database.withConnection { connection in
+            try await elements.findInReach(kind: kind.rawValue, ownerID: ownerID, configID: configID, reachFrom: principal.space, on: connection)
+        }
+        guard let found else { throw Self.notFound(kind, ownerID) }
+        guard let row = found.element else {
+            throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
+        }
+        return try await withFreshKeys {
+            Self.view(row, value: row.writeOnly ? nil : try render(row, owner: found.owner))
+        }
+    }
+
     /// Deletes an element's current value; its history stays and can be restored.
     public func deleteElement(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws {
         let resource = Self.elementResource(kind, ownerID, configID)

@@ -90,6 +90,14 @@ public struct RuntimeConfigItem: Sendable, Equatable {
     public var writeOnly: Bool
     /// `stack` or `context:<id>`.
     public var source: String
+
+    public init(id: String, type: ConfigElementType, value: String, writeOnly: Bool, source: String) {
+        self.id = id
+        self.type = type
+        self.value = value
+        self.writeOnly = writeOnly
+        self.source = source
+    }
 }
 
 /// One page of a list.

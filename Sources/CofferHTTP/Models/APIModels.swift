@@ -378,3 +378,13 @@ struct AuditEventResponse: Encodable, Sendable {
         try container.encode(detail, forKey: .detail)
     }
 }
+
+/// The body of `GET /api/v1/stacks/{id}/runtime-config` exactly as the route encodes it,
+/// for the micro-benchmarks.
+public enum RuntimeConfigJSON {
+    public static func encode(_ items: [RuntimeConfigItem]) throws -> Data {
+        try JSONEncoder().encode(ItemsResponse(items: items.map {
+            RuntimeConfigItemResponse(id: $0.id, type: $0.type, value: $0.value, writeOnly: $0.writeOnly, source: $0.source)
+        }))
+    }
+}

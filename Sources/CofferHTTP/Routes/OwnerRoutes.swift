@@ -70,6 +70,11 @@ struct OwnerRoutes {
             let page = try Page.slice(views, id: \.id, limit: limit, cursor: cursor)
             return ListResponse(items: page.items.map(ConfigElementResponse.init), nextCursor: page.nextCursor)
         }
+        group.get(":id/config/:configId") { _, context in
+            ConfigElementResponse(try await config.element(
+                kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context), by: context.requirePrincipal()
+            ))
+        }
         group.put(":id/config/:configId") { request, context in
             let body = try await request.decodeStrict(as: ConfigElementRequest.self, context: context)
             let input = ConfigElementInput(

@@ -95,6 +95,41 @@ public struct ConfigElementRepository: Sendable {
         return try await records(rows).first
     }
 
+    /// One round trip for a read of one element: the owner's UUID if a stack or context
+    /// of this kind and id lies in `space` or below it (nil if not), and its element
+    /// `configID` if it has one.
+    public func findInReach(
+        kind: String, ownerID: String, configID: String, reachFrom space: String, on connection: PostgresConnection
+    ) async throws -> (owner: UUID, element: ConfigElementRecord?)? {
+        let rows = try await connection.query(
+            """
+            WITH RECURSIVE subtree(id) AS (
+                SELECT id FROM spaces WHERE id = \(space)
+                UNION
+                SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+            )
+            SELECT o.uuid, e.config_id, e.type, e.write_only, e.sealed_value, e.dek_version, e.checksum, e.description,
+                   e.version, e.author, e.created_at, e.updated_at
+            FROM config_owners o
+            LEFT JOIN config_elements e ON e.owner_id = o.uuid AND e.config_id = \(configID)
+            WHERE o.kind = \(kind) AND o.id = \(ownerID) AND o.space IN (SELECT id FROM subtree)
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        let (owner, foundID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt) =
+            try row.decode((UUID, String?, String?, Bool?, ByteBuffer?, Int32?, String?, String?, Int32?, String?, Date?, Date?).self)
+        guard foundID != nil, let type, let writeOnly, let sealed, let dekVersion, let checksum, let description, let version,
+              let author, let createdAt, let updatedAt else {
+            return (owner, nil)
+        }
+        return (owner, ConfigElementRecord(
+            ownerID: owner, configID: configID, type: type, writeOnly: writeOnly, sealedValue: Array(sealed.readableBytesView),
+            dekVersion: dekVersion, checksum: checksum, description: description, version: version, author: author,
+            createdAt: createdAt, updatedAt: updatedAt
+        ))
+    }
+
     /// The highest version ever written for an element (it may have been deleted since), or 0.
     public func latestVersion(ownerID: UUID, configID: String, on connection: PostgresConnection) async throws -> Int32 {
         let rows = try await connection.query(
