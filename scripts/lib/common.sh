@@ -93,8 +93,11 @@ start_postgres() {
     chmod 600 "$tls/server.key"
     ssl_options="-c ssl=on -c ssl_cert_file=$tls/server.crt -c ssl_key_file=$tls/server.key"
   fi
+  # Tests trade durability for speed; COFFER_PG_DURABLE=1 keeps PostgreSQL's defaults.
+  local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${COFFER_PG_DURABLE:-}" = 1 ] && durability=""
   as_pg_user "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $ssl_options" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $sockets -c max_connections=400 $durability $ssl_options" \
     start >/dev/null || { tail -20 "$data/server.log" >&2; die "PostgreSQL did not start"; }
 }
 
