@@ -153,6 +153,8 @@ def inline(sql, params, defines=None):
     as a pgbench variable instead (added to `defines`), which pgbench binds as a parameter."""
     def value(match):
         literal = params[int(match[1])]
+        if literal.startswith(":"):  # a pgbench variable put there by a rewrite
+            return literal
         if defines is not None and re.search(r":[A-Za-z0-9_]", literal):
             name = f"v{len(defines)}"
             defines[name] = literal[1:-1].replace("''", "'")
@@ -322,7 +324,7 @@ def run_pgbench(pg_bin, pg_port, password, database, scripts, defines, duration,
 def openssl_rsa4096_signs():
     """RSA-4096 signs per second of `openssl speed` on every core."""
     cores = os.cpu_count() or 1
-    result = subprocess.run(["openssl", "speed", "-seconds", "5", "-multi", str(cores), "rsa4096"],
+    result = subprocess.run(["openssl", "speed", "-seconds", "3", "-multi", str(cores), "rsa4096"],
                             capture_output=True, text=True, timeout=120)
     rows = [line.split() for line in result.stdout.splitlines() if re.match(r"^rsa\s+4096 bits", line)]
     if not rows:
@@ -455,7 +457,7 @@ def main():
     for scenario in scenarios:
         log(f"{scenario['name']}: warm-up")
         run_wrk(port, args.work, scenario["key"] + "-warmup", scenario["targets"], scenario["method"],
-                scenario["token"], scenario["body"], 3, args.connections)
+                scenario["token"], scenario["body"], 2, args.connections)
         metrics_before = scrape(port)
         cpu_before, busy_before = cpu_seconds(service.pid), machine_busy_seconds()
         log(f"{scenario['name']}: wrk, {args.duration} s, {args.connections} connections")

@@ -78,7 +78,8 @@ public struct APIKeyService: Sendable {
         let issued = try await tokens.issue(for: key)
         let principal = Principal(apiKeyID: key.id, space: key.space, role: Role(rawValue: key.role) ?? .read, tokenID: "", expiresAt: 0, requestID: requestID)
         let audit = self.audit
-        try await database.transaction { connection in
+        // One INSERT is atomic on its own: no BEGIN/COMMIT round trips around it.
+        try await database.withConnection { connection in
             try await audit.record("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, on: connection)
         }
         return issued

@@ -367,8 +367,7 @@ public struct ConfigService: Sendable {
     static func findOwner(
         _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, on connection: PostgresConnection
     ) async throws -> OwnerRecord {
-        let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-        guard let owner = try await owners.find(kind: kind, id: id, spaces: reach, on: connection) else {
+        guard let owner = try await owners.find(kind: kind, id: id, reachFrom: principal.space, on: connection) else {
             throw notFound(kind, id)
         }
         return owner

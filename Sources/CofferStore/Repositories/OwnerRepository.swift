@@ -73,12 +73,18 @@ public struct OwnerRepository: Sendable {
         )
     }
 
-    /// The owner of this kind and id, if it lies in one of `spaces`.
-    public func find(kind: OwnerKind, id: String, spaces: [String], on connection: PostgresConnection) async throws -> OwnerRecord? {
+    /// The owner of this kind and id, if it lies in `space` or below it: the reach and the
+    /// lookup in one round trip.
+    public func find(kind: OwnerKind, id: String, reachFrom space: String, on connection: PostgresConnection) async throws -> OwnerRecord? {
         try await records(connection.query(
             """
+            WITH RECURSIVE subtree(id) AS (
+                SELECT id FROM spaces WHERE id = \(space)
+                UNION
+                SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+            )
             SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
-            FROM config_owners WHERE kind = \(kind.rawValue) AND id = \(id) AND space = ANY(\(spaces))
+            FROM config_owners WHERE kind = \(kind.rawValue) AND id = \(id) AND space IN (SELECT id FROM subtree)
             """,
             logger: logger
         )).first

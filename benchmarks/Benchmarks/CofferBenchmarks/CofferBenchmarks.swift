@@ -6,6 +6,8 @@ import CofferKeys
 import CofferStore
 import Crypto
 import Foundation
+import Logging
+import PostgresNIO
 
 /// Micro-benchmarks of the work Coffer does per request: sealing and opening values, the
 /// key-encryption key unwrap done at start, RS256 signing (token issuance) and
@@ -83,6 +85,51 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for token in tokens {
             blackHole(try service.verify(token))
+        }
+    }
+
+    // One database round trip through the service's pool, when a database is given:
+    // COFFER_BENCH_DATABASE_URL=postgres://... swift package benchmark --filter "database.*"
+    if let url = ProcessInfo.processInfo.environment["COFFER_BENCH_DATABASE_URL"] {
+        Benchmark("database round trip (SELECT 1 through the pool)", configuration: .init(maxDuration: .seconds(3))) { benchmark in
+            let database = Database(settings: try DatabaseSettings(url: url), logger: Logger(label: "bench"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.client!.run() }
+                _ = try await database.withConnection { try await $0.query("SELECT 1", logger: Logger(label: "bench")).collect() }
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations {
+                    blackHole(try await database.withConnection { try await $0.query("SELECT 1", logger: Logger(label: "bench")).collect() })
+                }
+                benchmark.stopMeasurement()
+                group.cancelAll()
+            }
+        }
+    }
+
+    if let url = ProcessInfo.processInfo.environment["COFFER_BENCH_DATABASE_URL"] {
+        Benchmark("database round trip (SELECT 1, pool without deadline)", configuration: .init(maxDuration: .seconds(3))) { benchmark in
+            let database = Database(settings: try DatabaseSettings(url: url), logger: Logger(label: "bench"))
+            let client = database.client!
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                _ = try await client.withConnection { try await $0.query("SELECT 1", logger: Logger(label: "bench")).collect() }
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations {
+                    blackHole(try await client.withConnection { try await $0.query("SELECT 1", logger: Logger(label: "bench")).collect() })
+                }
+                benchmark.stopMeasurement()
+                group.cancelAll()
+            }
+        }
+        Benchmark("database round trip (SELECT 1, one connection)", configuration: .init(maxDuration: .seconds(3))) { benchmark in
+            let settings = try DatabaseSettings(url: url)
+            let connection = try await PostgresConnection.connect(configuration: try settings.connectionConfiguration(), id: 1, logger: Logger(label: "bench"))
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(try await connection.query("SELECT 1", logger: Logger(label: "bench")).collect())
+            }
+            benchmark.stopMeasurement()
+            try await connection.close()
         }
     }
 
