@@ -97,28 +97,20 @@ public struct ConfigElementRepository: Sendable {
 
     /// One round trip for a read of one element: the owner's UUID if a stack or context
     /// of this kind and id lies in `space` or below it (nil if not), and its element
-    /// `configID` if it has one.
+    /// `configID` if it has one. A named prepared statement: the hottest read skips
+    /// PostgreSQL's parse and plan on every call after a connection's first.
     public func findInReach(
         kind: String, ownerID: String, configID: String, reachFrom space: String, on connection: PostgresConnection
     ) async throws -> (owner: UUID, element: ConfigElementRecord?)? {
-        let rows = try await connection.query(
-            """
-            WITH RECURSIVE subtree(id) AS (
-                SELECT id FROM spaces WHERE id = \(space)
-                UNION
-                SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
-            )
-            SELECT o.uuid, e.config_id, e.type, e.write_only, e.sealed_value, e.dek_version, e.checksum, e.description,
-                   e.version, e.author, e.created_at, e.updated_at
-            FROM config_owners o
-            LEFT JOIN config_elements e ON e.owner_id = o.uuid AND e.config_id = \(configID)
-            WHERE o.kind = \(kind) AND o.id = \(ownerID) AND o.space IN (SELECT id FROM subtree)
-            """,
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { return nil }
-        let (owner, foundID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt) =
-            try row.decode((UUID, String?, String?, Bool?, ByteBuffer?, Int32?, String?, String?, Int32?, String?, Date?, Date?).self)
+        var found: ElementInReach.Row?
+        for try await row in try await connection.execute(
+            ElementInReach(space: space, configID: configID, kind: kind, ownerID: ownerID), logger: logger
+        ) {
+            found = row
+        }
+        guard let (owner, foundID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt) = found else {
+            return nil
+        }
         guard foundID != nil, let type, let writeOnly, let sealed, let dekVersion, let checksum, let description, let version,
               let author, let createdAt, let updatedAt else {
             return (owner, nil)
@@ -195,5 +187,41 @@ public struct ConfigElementRepository: Sendable {
             ))
         }
         return result
+    }
+}
+
+/// The statement behind ``ConfigElementRepository/findInReach(kind:ownerID:configID:reachFrom:on:)``.
+struct ElementInReach: PostgresPreparedStatement {
+    static let name = "coffer_element_in_reach_v1"
+    static let sql = """
+        WITH RECURSIVE subtree(id) AS (
+            SELECT id FROM spaces WHERE id = $1
+            UNION
+            SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+        )
+        SELECT o.uuid, e.config_id, e.type, e.write_only, e.sealed_value, e.dek_version, e.checksum, e.description,
+               e.version, e.author, e.created_at, e.updated_at
+        FROM config_owners o
+        LEFT JOIN config_elements e ON e.owner_id = o.uuid AND e.config_id = $2
+        WHERE o.kind = $3 AND o.id = $4 AND o.space IN (SELECT id FROM subtree)
+        """
+    typealias Row = (UUID, String?, String?, Bool?, ByteBuffer?, Int32?, String?, String?, Int32?, String?, Date?, Date?)
+
+    var space: String
+    var configID: String
+    var kind: String
+    var ownerID: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(space)
+        bindings.append(configID)
+        bindings.append(kind)
+        bindings.append(ownerID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
     }
 }

@@ -74,20 +74,18 @@ public struct OwnerRepository: Sendable {
     }
 
     /// The owner of this kind and id, if it lies in `space` or below it: the reach and the
-    /// lookup in one round trip.
+    /// lookup in one round trip, as a named prepared statement (every owner route runs it).
     public func find(kind: OwnerKind, id: String, reachFrom space: String, on connection: PostgresConnection) async throws -> OwnerRecord? {
-        try await records(connection.query(
-            """
-            WITH RECURSIVE subtree(id) AS (
-                SELECT id FROM spaces WHERE id = \(space)
-                UNION
-                SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+        var found: OwnerRecord?
+        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt) in try await connection.execute(
+            OwnerInReach(space: space, kind: kind.rawValue, id: id), logger: logger
+        ) {
+            found = OwnerRecord(
+                uuid: uuid, kind: OwnerKind(rawValue: kind) ?? .stack, id: id, name: name, space: space,
+                labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt
             )
-            SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
-            FROM config_owners WHERE kind = \(kind.rawValue) AND id = \(id) AND space IN (SELECT id FROM subtree)
-            """,
-            logger: logger
-        )).first
+        }
+        return found
     }
 
     /// Owners of a kind in `spaces`, ordered by id, after the id `after` if given.
@@ -160,5 +158,36 @@ public struct OwnerRepository: Sendable {
             ))
         }
         return result
+    }
+}
+
+/// The statement behind ``OwnerRepository/find(kind:id:reachFrom:on:)``.
+struct OwnerInReach: PostgresPreparedStatement {
+    static let name = "coffer_owner_in_reach_v1"
+    static let sql = """
+        WITH RECURSIVE subtree(id) AS (
+            SELECT id FROM spaces WHERE id = $1
+            UNION
+            SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+        )
+        SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+        FROM config_owners WHERE kind = $2 AND id = $3 AND space IN (SELECT id FROM subtree)
+        """
+    typealias Row = (UUID, String, String, String, String, [String], String, Date, Date)
+
+    var space: String
+    var kind: String
+    var id: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(space)
+        bindings.append(kind)
+        bindings.append(id)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
     }
 }
