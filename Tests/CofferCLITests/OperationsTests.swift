@@ -42,6 +42,9 @@ import Testing
             #expect(delta("coffer_http_request_duration_seconds_count{method=GET,route=/api/v1/stacks}") == 6)
             #expect(delta("coffer_tokens_issued_total{}") == 1)
             #expect(delta("coffer_tokens_rejected_total{reason=invalid_token}") == 1)
+            // Eight bearer tokens checked (seven valid, one refused), and the time they took.
+            #expect(delta("coffer_token_verifications_total{}") == 8)
+            #expect(delta("coffer_token_verification_seconds_total{}") > 0)
             #expect(delta("coffer_values_sealed_total{}") >= 1)
             #expect(after["coffer_data_key_active_version{purpose=database}"] == 1)
             #expect(after.keys.contains { $0.hasPrefix("coffer_db_connections_in_use") })

@@ -83,6 +83,13 @@ import Testing
                 }
             }
             #expect(try await fixture.request(.get, "/api/v1/stacks", token: valid).status == .ok)
+            // The scheme is case-insensitive and blanks around the token do not matter.
+            for header in ["bearer \(valid)", "BEARER \(valid)", "Bearer \t \(valid)\t"] {
+                #expect(try await fixture.request(.get, "/api/v1/stacks", authorization: header).status == .ok, "\(header.prefix(8))")
+            }
+            for header in ["Bearer", "Bearer\t\(valid)", "Token \(valid)", "Bearer \(valid) extra"] {
+                #expect(try await fixture.request(.get, "/api/v1/stacks", authorization: header).status == .unauthorized, "\(header.prefix(8))")
+            }
         }
     }
 }

@@ -55,6 +55,7 @@ import Testing
                 #expect(reply.status == .forbidden, "read key: \(method) \(path) answered \(reply.status)")
             }
             #expect(try await fixture.request(.get, "/api/v1/stacks/team-a-app/config", token: reader).items.count == 1)
+            #expect(try await fixture.request(.get, "/api/v1/stacks/team-a-app/config/KEY", token: reader).json["value"] as? String == "v")
             #expect(try await fixture.request(.get, "/api/v1/stacks/team-a-app/config/KEY/versions", token: reader).items.count == 1)
 
             // worker: runtime config yes, API keys, spaces, audit and config lists no.
@@ -73,6 +74,7 @@ import Testing
                 (aWriter, .delete, "/api/v1/stacks/team-b-app", nil),
                 (aWriter, .get, "/api/v1/contexts/team-b-ctx", nil),
                 (aWriter, .get, "/api/v1/stacks/team-b-app/config", nil),
+                (aWriter, .get, "/api/v1/stacks/team-b-app/config/KEY", nil),
                 (aWriter, .put, "/api/v1/stacks/team-b-app/config/KEY", Self.variable),
                 (aWriter, .delete, "/api/v1/stacks/team-b-app/config/KEY", nil),
                 (aWriter, .get, "/api/v1/stacks/team-b-app/config/KEY/versions", nil),

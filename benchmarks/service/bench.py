@@ -349,13 +349,15 @@ def main():
     args = parser.parse_args()
 
     password = open(args.pg_password_file).read().strip()
-    admin_url = f"postgres://coffer:{password}@127.0.0.1:{args.pg_port}/postgres?sslmode=disable"
+    # psql gets the password from its environment, not its command line (visible in ps).
+    admin_url = f"postgres://coffer@127.0.0.1:{args.pg_port}/postgres?sslmode=disable"
     database = "coffer_bench"
     database_url = f"postgres://coffer:{password}@127.0.0.1:{args.pg_port}/{database}?sslmode=disable"
     psql_bin = os.path.join(args.pg_bin, "psql")
 
     def psql(sql, url=admin_url):
-        return subprocess.run([psql_bin, "-qAtX", url, "-c", sql], check=True, capture_output=True, text=True).stdout
+        return subprocess.run([psql_bin, "-qAtX", url, "-c", sql], check=True, capture_output=True, text=True,
+                              env={**os.environ, "PGPASSWORD": password}).stdout
 
     psql(f"CREATE DATABASE {database}")
     key_path = os.path.join(args.work, "root-key.pem")
@@ -401,7 +403,7 @@ def main():
     time.sleep(1)
     results["rss_idle_seeded_mb"] = round(memory_mb(service.pid)[0], 1)
 
-    capture = Capture(lambda sql: psql(sql, database_url), os.path.join(args.pg_data, "server.log"))
+    capture = Capture(lambda sql: psql(sql, admin_url.replace("/postgres?", f"/{database}?")), os.path.join(args.pg_data, "server.log"))
     capture.configure(True)
     capture.learn_background()
 

@@ -159,6 +159,23 @@ struct RuntimeConfigItemResponse: Encodable {
         case id, type, value, source
         case writeOnly = "write_only"
     }
+
+    init(_ item: RuntimeConfigItem) {
+        self.init(id: item.id, type: item.type, value: item.value, writeOnly: item.writeOnly, source: item.source)
+    }
+
+    init(id: String, type: ConfigElementType, value: String, writeOnly: Bool, source: String) {
+        self.id = id
+        self.type = type
+        self.value = value
+        self.writeOnly = writeOnly
+        self.source = source
+    }
+
+    /// The route's answer for these items.
+    static func body(_ items: [RuntimeConfigItem]) -> ItemsResponse<RuntimeConfigItemResponse> {
+        ItemsResponse(items: items.map(RuntimeConfigItemResponse.init))
+    }
 }
 
 /// `{"items": [...], "next_cursor": ... | null}`: every list route's answer.
@@ -383,8 +400,6 @@ struct AuditEventResponse: Encodable, Sendable {
 /// for the micro-benchmarks.
 public enum RuntimeConfigJSON {
     public static func encode(_ items: [RuntimeConfigItem]) throws -> Data {
-        try JSONEncoder().encode(ItemsResponse(items: items.map {
-            RuntimeConfigItemResponse(id: $0.id, type: $0.type, value: $0.value, writeOnly: $0.writeOnly, source: $0.source)
-        }))
+        try JSONEncoder().encode(RuntimeConfigItemResponse.body(items))
     }
 }

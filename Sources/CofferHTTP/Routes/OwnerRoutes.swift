@@ -29,9 +29,7 @@ struct OwnerRoutes {
         }
         api.get("stacks/:id/runtime-config") { _, context in
             let items = try await config.runtimeConfig(stackID: context.parameters.require("id"), by: context.requirePrincipal())
-            return ItemsResponse(items: items.map {
-                RuntimeConfigItemResponse(id: $0.id, type: $0.type, value: $0.value, writeOnly: $0.writeOnly, source: $0.source)
-            })
+            return RuntimeConfigItemResponse.body(items)
         }
     }
 

@@ -193,12 +193,7 @@ public struct ConfigElementRepository: Sendable {
 /// The statement behind ``ConfigElementRepository/findInReach(kind:ownerID:configID:reachFrom:on:)``.
 struct ElementInReach: PostgresPreparedStatement {
     static let name = "coffer_element_in_reach_v1"
-    static let sql = """
-        WITH RECURSIVE subtree(id) AS (
-            SELECT id FROM spaces WHERE id = $1
-            UNION
-            SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
-        )
+    static let sql = SpaceReach.subtreeOfFirstParameter + """
         SELECT o.uuid, e.config_id, e.type, e.write_only, e.sealed_value, e.dek_version, e.checksum, e.description,
                e.version, e.author, e.created_at, e.updated_at
         FROM config_owners o

@@ -164,12 +164,7 @@ public struct OwnerRepository: Sendable {
 /// The statement behind ``OwnerRepository/find(kind:id:reachFrom:on:)``.
 struct OwnerInReach: PostgresPreparedStatement {
     static let name = "coffer_owner_in_reach_v1"
-    static let sql = """
-        WITH RECURSIVE subtree(id) AS (
-            SELECT id FROM spaces WHERE id = $1
-            UNION
-            SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
-        )
+    static let sql = SpaceReach.subtreeOfFirstParameter + """
         SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
         FROM config_owners WHERE kind = $2 AND id = $3 AND space IN (SELECT id FROM subtree)
         """
@@ -190,4 +185,17 @@ struct OwnerInReach: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row {
         try row.decode(Row.self)
     }
+}
+
+/// The caller's reach as SQL: `subtree(id)` holds the space `$1` and every space below it.
+/// Prepared statements start with it, so each takes the caller's space as `$1`.
+enum SpaceReach {
+    static let subtreeOfFirstParameter = """
+        WITH RECURSIVE subtree(id) AS (
+            SELECT id FROM spaces WHERE id = $1
+            UNION
+            SELECT spaces.id FROM spaces JOIN subtree ON spaces.parent = subtree.id
+        )
+
+        """
 }

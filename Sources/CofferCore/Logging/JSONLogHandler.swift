@@ -10,18 +10,23 @@ import Logging
 /// keys in byte order. Encoded by hand and written with one `write(2)` per line: this runs
 /// once per request, and Foundation's JSONSerialization (which sorts keys with a locale)
 /// cost more than the request itself.
-struct JSONLogHandler: LogHandler {
+public struct JSONLogHandler: LogHandler {
     let label: String
     let toStandardError: Bool
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public init(label: String, toStandardError: Bool) {
+        self.label = label
+        self.toStandardError = toStandardError
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var merged = metadata
         if let explicit = event.metadata { merged.merge(explicit) { $1 } }
         var line = Self.line(time: Date(), level: event.level, logger: label, message: "\(event.message)", metadata: merged)
@@ -29,7 +34,11 @@ struct JSONLogHandler: LogHandler {
         Self.write(line, to: toStandardError ? 2 : 1)
     }
 
-    static func line(time: Date, level: Logger.Level, logger: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
+    /// Fields that the handler writes itself; metadata under these keys is dropped.
+    private static let reservedKeys: Set<String> = ["time", "level", "logger", "message"]
+
+    /// One log line (without the newline).
+    public static func line(time: Date, level: Logger.Level, logger: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + message.utf8.count)
         out.append(contentsOf: #"{"time":""#.utf8)
@@ -40,7 +49,7 @@ struct JSONLogHandler: LogHandler {
         appendString(logger, to: &out)
         out.append(contentsOf: #","message":"#.utf8)
         appendString(message, to: &out)
-        for key in metadata.keys.sorted() where !["time", "level", "logger", "message"].contains(key) {
+        for key in metadata.keys.sorted() where !reservedKeys.contains(key) {
             out.append(UInt8(ascii: ","))
             appendString(key, to: &out)
             out.append(UInt8(ascii: ":"))
@@ -99,9 +108,10 @@ struct JSONLogHandler: LogHandler {
 
     /// `2026-11-23T13:25:51.185Z`.
     static func appendTimestamp(_ date: Date, to out: inout [UInt8]) {
-        let interval = date.timeIntervalSince1970
-        var seconds = time_t(interval.rounded(.down))
-        let milliseconds = min(999, Int((interval - Double(seconds)) * 1000))
+        // Whole milliseconds, rounded: 1795000000.123 is stored as …0.12299999 in a Double.
+        let total = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        var seconds = time_t(total / 1000)
+        let milliseconds = Int(total % 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func digits(_ value: Int, _ count: Int) {
