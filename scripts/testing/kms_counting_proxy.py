@@ -10,8 +10,8 @@ outside Coffer. Control routes (never forwarded):
   POST /__deny    -> answer every forwarded request with AccessDeniedException, as KMS
                      does when the IAM policy lacks the action
 
-usage: kms_counting_proxy.py UPSTREAM_URL PORT_FILE
-Listens on a free 127.0.0.1 port and writes it to PORT_FILE.
+usage: kms_counting_proxy.py UPSTREAM_URL PORT_FILE [PORT]
+Listens on PORT (default: a free one) of 127.0.0.1 and writes the port to PORT_FILE.
 """
 import json
 import sys
@@ -78,7 +78,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[3]) if len(sys.argv) > 3 else 0), Handler)
     with open(sys.argv[2], "w") as handle:
         handle.write(str(server.server_address[1]))
     server.serve_forever()

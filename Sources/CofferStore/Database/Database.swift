@@ -65,12 +65,22 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` with a connection, within ``operationTimeout``.
+    /// Runs `body` with a connection, within ``operationTimeout``. When the deadline passes
+    /// the caller gets `unavailable` at once, and the connection `body` holds is closed so
+    /// that a query waiting on a dead server fails and the pool replaces the connection
+    /// (PostgresNIO can leave a query on a connection closed by a server shutdown waiting).
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
+        let held = HeldConnection()
         do {
-            return try await withDeadline(operationTimeout) { [self] in try await lease(body) }
+            return try await withDeadline(operationTimeout, onTimeout: { held.close() }) { [self] in
+                try await lease { connection in
+                    held.hold(connection)
+                    defer { held.release() }
+                    return try await body(connection)
+                }
+            }
         } catch {
             throw StoreError.map(error)
         }
@@ -125,7 +135,11 @@ public final class Database: Sendable {
                 try await connection.query("COMMIT", logger: logger)
                 return result
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
+                // A ROLLBACK sent on a connection the server closed would wait forever (and
+                // the server has rolled back already).
+                if !connection.isClosed {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                }
                 throw error
             }
         }
@@ -140,21 +154,89 @@ public final class Database: Sendable {
     }
 }
 
-/// Runs `body`, throwing `unavailable` if it does not finish within `limit`.
+/// Runs `body`, throwing `unavailable` if it does not finish within `limit`. The caller
+/// gets its answer at the deadline even when `body` ignores cancellation (it is cancelled
+/// and `onTimeout` runs, but nobody waits for it), so a stuck query cannot hang a request,
+/// nor a graceful shutdown waiting on that request.
 func withDeadline<Result: Sendable>(
     _ limit: Duration,
+    onTimeout: @escaping @Sendable () -> Void = {},
     _ body: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
+    let race = DeadlineRace<Result>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.start(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                guard !Task.isCancelled else { return }
+                if race.finish(.failure(StoreError(.unavailable, "the database did not answer within \(limit)"))) {
+                    onTimeout()
+                    race.cancelWork()
+                }
+            }
+            race.setWork(Task {
+                let result: Swift.Result<Result, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                timer.cancel()
+                race.finish(result)
+            })
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let result = first else {
-            throw StoreError(.unavailable, "the database did not answer within \(limit)")
+    } onCancel: {
+        race.cancelWork()
+    }
+}
+
+/// The first of a body and its deadline to finish resumes the caller; the other is ignored.
+private final class DeadlineRace<Result: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Result, any Error>?
+        var work: Task<Void, Never>?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<Result, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func setWork(_ work: Task<Void, Never>) {
+        let cancelNow = state.withLock { state in
+            state.work = work
+            return state.cancelled
         }
-        return result
+        if cancelNow { work.cancel() }
+    }
+
+    func cancelWork() {
+        let work = state.withLock { state in
+            state.cancelled = true
+            return state.work
+        }
+        work?.cancel()
+    }
+
+    /// Resumes the caller with `result` unless it was resumed already; true if this did.
+    @discardableResult
+    func finish(_ result: Swift.Result<Result, any Error>) -> Bool {
+        let continuation = state.withLock { state in
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(with: result)
+        return continuation != nil
+    }
+}
+
+/// The connection an operation is using, so its deadline can close it.
+private final class HeldConnection: Sendable {
+    private let connection = Mutex<PostgresConnection?>(nil)
+
+    func hold(_ value: PostgresConnection) { connection.withLock { $0 = value } }
+    func release() { connection.withLock { $0 = nil } }
+
+    func close() {
+        guard let held = connection.withLock({ $0 }) else { return }
+        Task { try? await held.close() }
     }
 }

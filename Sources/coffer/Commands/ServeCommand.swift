@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import NIOSSL
+import ServiceLifecycle
 import Logging
 
 /// `coffer serve`: the HTTP service.
@@ -86,7 +87,12 @@ struct ServeCommand: AsyncParsableCommand {
             "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)", "database": "\(configuration.database.redactedDescription)",
         ])
         do {
-            try await app.runService()
+            // SIGTERM drains the requests in flight, bounded: an orchestrator's grace period
+            // (30 s in the chart, after a 5 s preStop pause) must not run out first.
+            var group = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            group.maximumGracefulShutdownDuration = .seconds(20)
+            group.maximumCancellationDuration = .seconds(3)
+            try await ServiceGroup(configuration: group).run()
         } catch {
             throw CommandFailure(
                 code: ExitStatus.unexpected,

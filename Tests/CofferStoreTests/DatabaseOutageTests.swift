@@ -1,0 +1,91 @@
+@testable import CofferStore
+import CofferTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// Regressions of the fault runs (tests/faults): requests hung past their deadline after a
+/// PostgreSQL restart, and SIGTERM then never finished draining them.
+@Suite struct DatabaseOutageTests {
+    /// A gate that ignores cancellation, like a PostgresNIO query on a connection that the
+    /// server closed under it.
+    final class Gate: Sendable {
+        private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+        var isOpen: Bool { state.withLock { $0.open } }
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.open { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+
+        func open() {
+            let waiters = state.withLock { state in
+                state.open = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    @Test func theDeadlineAnswersWithoutWaitingForABodyThatIgnoresCancellation() async throws {
+        let gate = Gate()
+        let timedOut = Atomic<Bool>(false)
+        // Opens the gate in any case, so a wrong implementation fails instead of hanging.
+        let fallback = Task {
+            try? await Task.sleep(for: .seconds(5))
+            gate.open()
+        }
+        defer { fallback.cancel() }
+        do {
+            _ = try await withDeadline(.milliseconds(50), onTimeout: { timedOut.store(true, ordering: .relaxed) }) {
+                await gate.wait()
+                return 1
+            }
+            Issue.record("the deadline did not throw")
+        } catch let error as StoreError {
+            #expect(error.code == .unavailable)
+            #expect(!gate.isOpen, "the caller waited for the stuck body")
+            let onTimeoutRan = timedOut.load(ordering: .relaxed)
+            #expect(onTimeoutRan)
+        }
+        gate.open()
+    }
+
+    @Test func theDeadlinePassesResultsAndErrorsThrough() async throws {
+        #expect(try await withDeadline(.seconds(5)) { 42 } == 42)
+        await #expect(throws: StoreError.self) {
+            _ = try await withDeadline(.seconds(5)) { () async throws -> Int in throw StoreError(.conflict, "x") }
+        }
+    }
+
+    @Test func aTransactionWhoseConnectionTheServerEndsFailsAsUnavailable() async throws {
+        try await withTestDatabase { testDatabase in
+            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(30))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.client!.run() }
+                // The server ends the session inside the transaction (as a fast shutdown does);
+                // the ROLLBACK that would follow must not wait on the dead connection.
+                do {
+                    try await database.transaction { connection in
+                        try await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: Logger(label: "test"))
+                    }
+                    Issue.record("the transaction succeeded on a terminated session")
+                } catch let error as StoreError {
+                    #expect(error.code == .unavailable)
+                }
+                // And the pool serves the next operation on a new connection.
+                #expect(await database.ping())
+                group.cancelAll()
+            }
+        }
+    }
+}
