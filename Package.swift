@@ -67,6 +67,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Fuzz targets (run under libFuzzer by scripts/fuzz, replayed by CofferFuzzingTests).
+        .target(
+            name: "CofferFuzzing",
+            dependencies: [
+                "CofferCore", "CofferCrypto", "CofferKeys",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "coffer-fuzz",
+            dependencies: ["CofferFuzzing"]
+        ),
         .target(
             name: "CofferHTTP",
             dependencies: [
@@ -120,6 +132,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        .testTarget(name: "CofferFuzzingTests", dependencies: ["CofferFuzzing"], exclude: ["Regressions"]),
         .testTarget(name: "CofferCLITests", dependencies: ["CofferTestSupport", "CofferCrypto", "CofferKeys", "CofferMigrations"]),
     ]
 )

@@ -97,7 +97,7 @@ public struct SigV4Signer: Sendable {
     }
 
     /// RFC 3986 percent-encoding of everything but the unreserved characters.
-    static func uriEncode(_ text: String) -> String {
+    public static func uriEncode(_ text: String) -> String {
         var out = ""
         for byte in text.utf8 {
             switch byte {
