@@ -50,6 +50,10 @@ public enum ConfigValidation {
             guard bytes.count <= maximumVariableBytes else {
                 throw CofferError.tooLarge("an environment variable value may be at most 256 KiB")
             }
+            // A process environment cannot carry NUL: a runner could not export the value.
+            guard !bytes.contains(0) else {
+                throw CofferError.invalidInput("an environment variable value cannot contain NUL; store binary data as a FILE_MOUNT", code: "invalid_value")
+            }
             return bytes
         case .fileMount:
             try checkFilePath(configID)
@@ -79,12 +83,19 @@ public enum ConfigValidation {
         }
     }
 
-    /// Labels: 1 to 255 characters without control characters; at most 100 of them.
+    /// Labels: 1 to 255 characters without control or invisible formatting characters
+    /// (bidirectional overrides, zero-width characters): labels decide auto-attachment, so
+    /// two labels that look alike must be alike. At most 100 of them.
     public static func checkLabels(_ labels: [String]) throws {
+        func visible(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.value >= 0x20 && scalar.value != 0x7f && !(0x80...0x9f).contains(scalar.value) && scalar.properties.generalCategory != .format
+        }
         guard labels.count <= 100,
-              labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 && !$0.unicodeScalars.contains(where: { $0.value < 0x20 }) })
+              labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 && $0.unicodeScalars.allSatisfy(visible) })
         else {
-            throw CofferError.invalidInput("labels must be at most 100 non-empty strings of at most 255 characters", code: "invalid_labels")
+            throw CofferError.invalidInput(
+                "labels must be at most 100 non-empty strings of at most 255 characters, without control or invisible formatting characters",
+                code: "invalid_labels")
         }
     }
 
@@ -93,7 +104,10 @@ public enum ConfigValidation {
 
     static func decodeCursor(_ cursor: String?) throws -> String? {
         guard let cursor, !cursor.isEmpty else { return nil }
-        guard let bytes = Base64URL.decode(cursor), let id = String(validating: bytes, as: UTF8.self) else {
+        // Every id a cursor can carry is 1 to 1024 bytes without control characters.
+        guard cursor.utf8.count <= 1400, let bytes = Base64URL.decode(cursor), let id = String(validating: bytes, as: UTF8.self),
+              !id.isEmpty, !id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
+        else {
             throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor")
         }
         return id
