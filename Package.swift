@@ -75,9 +75,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "coffer-fuzz",
-            dependencies: ["CofferFuzzing"]
+            dependencies: ["CofferFuzzing", "CLibFuzzer"]
         ),
         .target(
             name: "CofferHTTP",

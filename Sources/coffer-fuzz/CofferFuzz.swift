@@ -2,8 +2,9 @@ import CofferFuzzing
 import Foundation
 
 #if COFFER_FUZZ
-// Built by scripts/fuzz with `-sanitize=fuzzer -DCOFFER_FUZZ`: libFuzzer provides `main`
-// and calls this for every input; COFFER_FUZZ_TARGET names the target.
+import CLibFuzzer
+
+/// The target COFFER_FUZZ_TARGET names, read once.
 let fuzzTarget: FuzzTarget = {
     guard let name = ProcessInfo.processInfo.environment["COFFER_FUZZ_TARGET"], let target = FuzzTarget(rawValue: name) else {
         let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
@@ -13,17 +14,32 @@ let fuzzTarget: FuzzTarget = {
     return target
 }()
 
+/// libFuzzer's entry point (its archive's own `main` refers to it).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     fuzzTarget.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
-#else
-/// Without libFuzzer: writes a target's seed corpus, or replays inputs (a crash found by
-/// the fuzzer reproduces with a plain debug build).
+#endif
+
+/// Plain build: writes a target's seed corpus, or replays inputs (a crash found by the
+/// fuzzer reproduces with an ordinary debug build). Built by scripts/fuzz with
+/// `-sanitize=fuzzer -DCOFFER_FUZZ`: the libFuzzer driver for the target that
+/// COFFER_FUZZ_TARGET names, taking libFuzzer's arguments.
 @main
 struct CofferFuzz {
     static func main() throws {
+        #if COFFER_FUZZ
+        _ = fuzzTarget
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
+        #else
+        try seedsOrReplay()
+        #endif
+    }
+
+    static func seedsOrReplay() throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
         let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")
         guard arguments.count >= 3, let target = FuzzTarget(rawValue: arguments[1]), ["seeds", "replay"].contains(arguments[0]) else {
@@ -48,4 +64,3 @@ struct CofferFuzz {
         }
     }
 }
-#endif
