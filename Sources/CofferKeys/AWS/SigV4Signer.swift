@@ -125,9 +125,12 @@ public struct SigV4Signer: Sendable {
         return path.hasSuffix("/") && !segments.isEmpty ? joined + "/" : joined
     }
 
-    /// Trims a header value and folds runs of white space into one space.
+    /// Trims a header value and folds runs of white space into one space. Works on
+    /// scalars: "\r\n" is one Swift Character, equal to neither "\r" nor "\n", and was
+    /// kept, adding a line to the canonical request (found by scripts/fuzz).
     static func trimHeaderValue(_ value: String) -> String {
-        value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+        value.unicodeScalars.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
+            .map { String(String.UnicodeScalarView($0)) }.joined(separator: " ")
     }
 
     static func hmac(_ key: [UInt8], _ message: [UInt8]) -> [UInt8] {
