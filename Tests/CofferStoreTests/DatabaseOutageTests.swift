@@ -67,6 +67,30 @@ import Testing
         }
     }
 
+    @Test func aBodyThatNeverReturnsGivesItsPoolSlotBackAtTheDeadline() async throws {
+        try await withTestDatabase { testDatabase in
+            var settings = testDatabase.settings
+            settings.maximumConnections = 1
+            let database = Database(settings: settings, logger: Logger(label: "test"), operationTimeout: .milliseconds(500))
+            let gate = Gate()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.client!.run() }
+                // A body stuck like a query written to a closed connection.
+                await #expect(throws: StoreError.self) {
+                    try await database.withConnection { _ in await gate.wait() }
+                }
+                // The only connection of the pool is free again: closed, and replaced once the
+                // pool has made a new one (a stuck lease would make every ping fail).
+                var answered = false
+                for _ in 0..<20 where !answered { answered = await database.ping() }
+                #expect(answered)
+                #expect(database.usage.inUse == 0)
+                gate.open()
+                group.cancelAll()
+            }
+        }
+    }
+
     @Test func aTransactionWhoseConnectionTheServerEndsFailsAsUnavailable() async throws {
         try await withTestDatabase { testDatabase in
             let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(30))

@@ -443,6 +443,19 @@ class Postgres:
 
 # ---------------------------------------------------------------- scenarios
 
+def connections_in_use(port):
+    """coffer_db_connections_in_use from a replica's /metrics (None if it does not answer)."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/metrics")
+        for line in connection.getresponse().read().decode().splitlines():
+            if line.startswith("coffer_db_connections_in_use "):
+                return int(float(line.split()[1]))
+    except OSError:
+        return None
+    return None
+
+
 def in_windows(windows, grace):
     def inside(start, end):
         return any(start <= e + grace and end >= s for s, e in windows)
@@ -495,7 +508,13 @@ def scenario_pg_restart(args):
     inside = in_windows(windows, grace=5.0)
     summary = load.summarise(lambda op, status, start, end: status == 503 and inside(start, end))
     recovered = all(probe(port, "/readyz") == 200 for port in run.live_ports())
-    result = {"restarts": restarts, "recovered_without_restart": recovered, **summary, **load.verify(), **run.leak_check(load)}
+    # Idle again, no connection may stay leased: a query stuck on a connection the server
+    # closed would hold its pool slot for good.
+    time.sleep(1)
+    held = [connections_in_use(port) for port in run.live_ports()]
+    summary["unexpected_count"] += sum(1 for h in held if h != 0)
+    result = {"restarts": restarts, "recovered_without_restart": recovered, "connections_held_after": held, **summary,
+              **load.verify(), **run.leak_check(load)}
     return run.finish(result)
 
 

@@ -17,6 +17,7 @@ public final class Database: Sendable {
     private let leased = Atomic<Int>(0)
     private let operations = Atomic<Int>(0)
     private let failures = Atomic<Int>(0)
+    private let watch = ConnectionWatch()
 
     /// Connections in use now, operations run and operations failed since start (for metrics).
     public var usage: (inUse: Int, operations: Int, failures: Int) {
@@ -66,20 +67,33 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` with a connection, within ``operationTimeout``. When the deadline passes
-    /// the caller gets `unavailable` at once, and the connection `body` holds is closed so
-    /// that a query waiting on a dead server fails and the pool replaces the connection
-    /// (PostgresNIO can leave a query on a connection closed by a server shutdown waiting).
+    /// the caller gets `unavailable` at once, the connection `body` holds is closed and its
+    /// pool slot is handed back even if `body` never returns: PostgresNIO drops a query
+    /// written to a connection the server has just closed without ever failing it, so
+    /// such a body waits forever (found by the PostgreSQL restart fault run).
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let held = HeldConnection()
+        let operation = LeasedOperation<Result>()
         do {
-            return try await withDeadline(operationTimeout, onTimeout: { held.close() }) { [self] in
-                try await lease { connection in
-                    held.hold(connection)
-                    defer { held.release() }
-                    return try await body(connection)
+            return try await withDeadline(operationTimeout, onTimeout: { operation.abandon() }) { [self] in
+                // The pool may lend a connection that closed a moment ago (it learns of the
+                // close asynchronously): take another one.
+                for attempt in 1... {
+                    do {
+                        return try await lease { [watch] connection in
+                            guard !connection.isClosed else { throw ClosedWhenLent() }
+                            // A connection that closes under an operation ends it at once.
+                            watch.begin(operation, on: connection)
+                            defer { watch.end(on: connection) }
+                            return try await operation.run(on: connection, body)
+                        }
+                    } catch is ClosedWhenLent {
+                        guard attempt < 5 else { throw StoreError(.unavailable, "the database connections are closing") }
+                        try await Task.sleep(for: .milliseconds(2 * attempt))
+                    }
                 }
+                fatalError("unreachable")
             }
         } catch {
             throw StoreError.map(error)
@@ -228,15 +242,102 @@ private final class DeadlineRace<Result: Sendable>: Sendable {
     }
 }
 
-/// The connection an operation is using, so its deadline can close it.
-private final class HeldConnection: Sendable {
-    private let connection = Mutex<PostgresConnection?>(nil)
+/// The pool lent a connection that is already closed.
+private struct ClosedWhenLent: Error {}
 
-    func hold(_ value: PostgresConnection) { connection.withLock { $0 = value } }
-    func release() { connection.withLock { $0 = nil } }
+/// Something running on a connection that can be ended from outside.
+private protocol AbandonableOperation: Sendable {
+    func abandon()
+}
 
-    func close() {
-        guard let held = connection.withLock({ $0 }) else { return }
-        Task { try? await held.close() }
+/// The operation running on each pooled connection, so that a connection closing (a
+/// server shutdown, or a deadline closing it) ends its operation at once instead of
+/// leaving a query written to the closed connection waiting forever. One close callback
+/// per connection, registered the first time it is lent.
+private final class ConnectionWatch: Sendable {
+    private struct Entry {
+        var operation: (any AbandonableOperation)?
+    }
+    private let entries = Mutex<[PostgresConnection.ID: Entry]>([:])
+
+    func begin(_ operation: any AbandonableOperation, on connection: PostgresConnection) {
+        let id = connection.id
+        let firstSight = entries.withLock { entries -> Bool in
+            let first = entries[id] == nil
+            entries[id, default: Entry()].operation = operation
+            return first
+        }
+        if firstSight {
+            connection.closeFuture.whenComplete { [self] _ in
+                let operation = entries.withLock { $0.removeValue(forKey: id)?.operation }
+                operation?.abandon()
+            }
+        }
+    }
+
+    func end(on connection: PostgresConnection) {
+        entries.withLock { entries in
+            if entries[connection.id] != nil { entries[connection.id]!.operation = nil }
+        }
+    }
+}
+
+/// One operation on a leased connection, which its deadline can abandon: the body runs in
+/// a task of its own, and the lease ends when the body returns or when ``abandon()`` is
+/// called, whichever comes first; abandoning also closes the connection, so the pool
+/// replaces it.
+private final class LeasedOperation<Result: Sendable>: AbandonableOperation {
+    private struct State {
+        var connection: PostgresConnection?
+        var continuation: CheckedContinuation<Result, any Error>?
+        var body: Task<Void, Never>?
+        var abandoned = false
+    }
+    private let state = Mutex(State())
+
+    func run(on connection: PostgresConnection, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let abandoned = state.withLock { state -> Bool in
+                    guard !state.abandoned else { return true }
+                    state.connection = connection
+                    state.continuation = continuation
+                    return false
+                }
+                // The deadline passed while waiting for the connection: hand it back unused.
+                if abandoned { return continuation.resume(throwing: StoreError(.unavailable, "the database did not answer in time")) }
+                let task = Task {
+                    let result: Swift.Result<Result, any Error>
+                    do { result = .success(try await body(connection)) } catch { result = .failure(error) }
+                    self.finish(result)
+                }
+                state.withLock { $0.body = task }
+            }
+        } onCancel: {
+            state.withLock { $0.body }?.cancel()
+        }
+    }
+
+    /// Ends the lease with `unavailable` unless the body is done, after closing the
+    /// connection: the pool must not lend it again before it knows it is closed.
+    func abandon() {
+        let (continuation, connection, body) = state.withLock { state in
+            state.abandoned = true
+            defer { state.continuation = nil; state.connection = nil }
+            return (state.continuation, state.connection, state.body)
+        }
+        guard let continuation else { return }
+        body?.cancel()
+        let error = StoreError(.unavailable, "the database connection closed or did not answer in time")
+        guard let connection, !connection.isClosed else { return continuation.resume(throwing: error) }
+        connection.close().whenComplete { _ in continuation.resume(throwing: error) }
+    }
+
+    private func finish(_ result: Swift.Result<Result, any Error>) {
+        let continuation = state.withLock { state in
+            defer { state.continuation = nil; state.connection = nil }
+            return state.continuation
+        }
+        continuation?.resume(with: result)
     }
 }
