@@ -43,7 +43,7 @@ final class ServeProcess: @unchecked Sendable {
     let output: URL
 
     init(cli: CLI, overrides: [String: String] = [:]) throws {
-        port = Int.random(in: 20000...60000)
+        port = try TestEnvironment.freePort()
         output = try TestEnvironment.temporaryDirectory().appendingPathComponent("serve.log")
         FileManager.default.createFile(atPath: output.path, contents: nil)
         var env = cli.environment

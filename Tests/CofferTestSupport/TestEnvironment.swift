@@ -42,6 +42,28 @@ extension TestEnvironment {
     /// The local KMS endpoint (moto) that scripts/test starts.
     public static func kmsEndpoint() throws -> String { try require("COFFER_TEST_KMS_ENDPOINT") }
 
+    /// A loopback TCP port nobody listens on now: the kernel picks it for a socket bound to
+    /// port 0 (a random pick in the ephemeral range can collide with outgoing connections).
+    public static func freePort() throws -> Int {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw CocoaError(.fileNoSuchFile) }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw CocoaError(.fileNoSuchFile) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     /// The CA that signed the test PostgreSQL server's certificate (localhost, 127.0.0.1).
     public static func postgresCA() throws -> String { try require("COFFER_TEST_PG_CA") }
 
