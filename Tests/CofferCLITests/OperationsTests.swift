@@ -160,7 +160,11 @@ import Testing
             #expect(server.process.terminationStatus == 0, "exit status \(server.process.terminationStatus)")
 
             let records = (try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("records.json"))) as? [[Any]]) ?? []
-            let before = records.filter { ($0[0] as? Double ?? 0) < signalled - 0.005 }
+            // Requests sent well before the signal (the server must have read them; with every
+            // suite running at once on 2 cores, a few milliseconds do not make that sure): a
+            // request written on an idle keep-alive connection as the server closes it is the
+            // HTTP/1.1 race that clients retry, not a request dropped while draining.
+            let before = records.filter { ($0[0] as? Double ?? 0) < signalled - 0.5 }
             let failedBefore = before.filter { ![200, 201].contains($0[2] as? Int ?? 0) }
             #expect(before.count > 50, "only \(before.count) requests before SIGTERM")
             #expect(failedBefore.isEmpty, "\(failedBefore.count) of \(before.count) requests sent before SIGTERM failed: \(failedBefore.prefix(3))")
