@@ -425,8 +425,10 @@ class Run:
 class Postgres:
     def __init__(self, args):
         self.args = args
-        opts = open(os.path.join(args.pg_data, "postmaster.opts")).read()
-        self.options = " ".join(shlex.quote(a) for a in shlex.split(opts)[1:])
+        # The server's own options, without -D (pg_ctl passes it again on every start).
+        arguments = shlex.split(open(os.path.join(args.pg_data, "postmaster.opts")).read())[1:]
+        kept = [a for i, a in enumerate(arguments) if a != "-D" and (i == 0 or arguments[i - 1] != "-D")]
+        self.options = " ".join(shlex.quote(a) for a in kept)
 
     def pg_ctl(self, *arguments):
         command = [os.path.join(self.args.pg_bin, "pg_ctl"), "-D", self.args.pg_data, *arguments]
