@@ -48,7 +48,8 @@ let package = Package(
         .target(
             name: "CofferMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql"), .embedInCode("0003_key_lifecycle.sql")]
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql"), .embedInCode("0003_key_lifecycle.sql"),
+                        .embedInCode("0004_kms_keys.sql")]
         ),
         .target(
             name: "CofferStore",
@@ -96,6 +97,8 @@ let package = Package(
             dependencies: [
                 "CofferCore", "CofferHTTP", "CofferKeys", "CofferStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

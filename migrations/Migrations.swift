@@ -29,5 +29,6 @@ public enum CofferMigrations {
         Migration("0001_initial.sql", PackageResources._001_initial_sql),
         Migration("0002_domain.sql", PackageResources._002_domain_sql),
         Migration("0003_key_lifecycle.sql", PackageResources._003_key_lifecycle_sql),
+        Migration("0004_kms_keys.sql", PackageResources._004_kms_keys_sql),
     ]
 }

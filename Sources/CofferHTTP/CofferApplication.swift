@@ -11,6 +11,7 @@ public struct AppServices: Sendable {
     public let apiKeys: APIKeyService
     public let config: ConfigService
     public let spaces: SpaceService
+    public let kms: KMSService
     public let audit: AuditLog
     /// Key lifecycle; nil where keys are managed elsewhere (tests of other routes).
     public let keys: KeyLifecycle?
@@ -31,6 +32,7 @@ public struct AppServices: Sendable {
         self.config = ConfigService(database: database, keyring: keyring, lifecycle: lifecycle, logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
         self.spaces = SpaceService(database: database, audit: audit, logger: logger)
+        self.kms = KMSService(database: database, keyring: keyring, lifecycle: lifecycle, logger: logger)
         self.kmsCallCounts = kmsCallCounts
     }
 
@@ -51,6 +53,7 @@ public enum CofferRouter {
         OwnerRoutes(services: services).register(on: api)
         AdminRoutes(services: services).register(on: api)
         KeyRoutes(services: services).register(on: api)
+        KMSRoutes(services: services).register(on: api)
         return router
     }
 }

@@ -15,7 +15,7 @@ struct CofferCommand: AsyncParsableCommand {
         abstract: "A self-hosted secrets vault: envelope-encrypted config for stacks and contexts.",
         discussion: "Configured by environment variables (ENCRYPTION_TYPE, ENCRYPTION_RSA_PRIVATE_KEY, DATABASE_URL, ...); see the README.",
         version: version,
-        subcommands: [MigrateCommand.self, ServeCommand.self, KeysCommand.self, RootKeyCommand.self, APIKeysCommand.self, ConfigCommand.self]
+        subcommands: [MigrateCommand.self, ServeCommand.self, KeysCommand.self, RootKeyCommand.self, APIKeysCommand.self, ConfigCommand.self, KMSCommand.self]
     )
 
     /// Runs Swift concurrency's jobs on NIO's event loops, so a request's task, its HTTP

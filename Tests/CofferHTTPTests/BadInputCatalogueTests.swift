@@ -66,6 +66,14 @@ import Testing
         case ("PATCH", "/api/v1/spaces/{spaceId}"): return ["name": "Renamed"]
         case ("POST", "/api/v1/api-keys"): return ["name": "k", "space": "root", "role": "read"]
         case ("POST", "/api/v1/keys/rotate"): return ["rewrap": false]
+        case ("POST", "/api/v1/kms/keys"): return ["name": "fresh-key", "algorithm": "aes-256-gcm", "description": "d", "space": "root"]
+        case ("PATCH", "/api/v1/kms/keys/{keyName}"): return ["description": "d", "min_decryption_version": 1, "enabled": true]
+        case ("DELETE", "/api/v1/kms/keys/{keyName}"): return ["confirm": "k1"]
+        case ("POST", "/api/v1/kms/keys/{keyName}/encrypt"):
+            return ["plaintext": Data(secret.utf8).base64EncodedString(), "context": "Y3R4"]
+        case ("POST", "/api/v1/kms/keys/{keyName}/decrypt"), ("POST", "/api/v1/kms/keys/{keyName}/rewrap"):
+            return ["ciphertext": "coffer:v1:" + Data(repeating: 7, count: 40).base64EncodedString(), "context": "Y3R4"]
+        case ("POST", "/api/v1/kms/keys/{keyName}/datakey"): return ["context": "Y3R4", "include_plaintext": true]
         default: return nil
         }
     }
@@ -76,9 +84,10 @@ import Testing
     static let bodylessWrites: Set<String> = [
         "POST /api/v1/stacks/{id}/config/{configId}/versions/{version}/restore",
         "POST /api/v1/contexts/{id}/config/{configId}/versions/{version}/restore",
+        "POST /api/v1/kms/keys/{keyName}/rotate",
     ]
     /// Bodies whose fields are all optional, so `{}` is valid.
-    static let optionalBodies: Set<String> = ["POST /api/v1/keys/rotate"]
+    static let optionalBodies: Set<String> = ["POST /api/v1/keys/rotate", "POST /api/v1/kms/keys/{keyName}/datakey"]
 
     static let badSegments: [(String, String)] = [
         ("NUL", "a%00b"), ("control character", "a%0A%0Db"), ("Cyrillic confusable", "%D1%95tack"),
@@ -122,7 +131,8 @@ import Testing
             // Something behind every path parameter, so only the bad input can be wrong.
             for (path, body) in [("/api/v1/stacks", ["id": "s1", "name": "S", "space": "root"]),
                                  ("/api/v1/contexts", ["id": "c1", "name": "C", "space": "root"]),
-                                 ("/api/v1/spaces", ["id": "team", "name": "T", "parent": "root"])] {
+                                 ("/api/v1/spaces", ["id": "team", "name": "T", "parent": "root"]),
+                                 ("/api/v1/kms/keys", ["name": "k1"])] {
                 #expect(try await fixture.request(.post, path, token: admin, json: body).status == .created)
             }
             for owner in ["stacks/s1", "contexts/c1"] {
@@ -130,7 +140,8 @@ import Testing
                                                   json: ["type": "ENVIRONMENT_VARIABLE", "value": "v"]).status == .created)
             }
             let valid: [String: String] = ["id": "s1", "configId": "VAR", "version": "1", "contextId": "c1", "spaceId": "team",
-                                           "apiKeyId": apiKey.id, "keyVersionId": "database-v1"]
+                                           "apiKeyId": apiKey.id, "keyVersionId": "database-v1",
+                                           "keyName": "k1"]
 
             let routes = try Self.routes()
             #expect(routes.count >= 40, "openapi.yaml lists \(routes.count) routes")

@@ -30,12 +30,21 @@ public struct AuditLog: Sendable {
     /// Records a refused action in a transaction of its own. Never throws: the caller is
     /// about to report the refusal, which matters more than its record.
     public func recordDenied(_ action: String, resource: String, space: String?, by principal: Principal, detail: String = "") async {
-        let event = event(action, resource: resource, space: space, principal: principal, outcome: .denied, detail: detail)
+        await recordOnItsOwn(event(action, resource: resource, space: space, principal: principal, outcome: .denied, detail: detail))
+    }
+
+    /// Records an action that was allowed but failed, in a transaction of its own; never throws.
+    public func recordFailure(_ action: String, resource: String, space: String?, by principal: Principal, detail: String = "") async {
+        await recordOnItsOwn(event(action, resource: resource, space: space, principal: principal, outcome: .failure, detail: detail))
+    }
+
+    private func recordOnItsOwn(_ event: AuditRecord) async {
+        let action = event.action
         let repository = self.repository
         do {
             try await database.withConnection { try await repository.insert(event, on: $0) }
         } catch {
-            logger.warning("could not record a denied action in the audit trail", metadata: ["action": "\(action)", "error": "\(error)"])
+            logger.warning("could not record a refused or failed action in the audit trail", metadata: ["action": "\(action)", "error": "\(error)"])
         }
     }
 

@@ -16,6 +16,8 @@ public enum Role: String, Sendable, Codable, CaseIterable {
         case admin
         /// Decrypted runtime config: worker only.
         case worker
+        /// Encrypting and decrypting with named KMS keys: write, admin and worker.
+        case useKeys
     }
 
     /// Whether this role meets a requirement.
@@ -26,6 +28,7 @@ public enum Role: String, Sendable, Codable, CaseIterable {
         case (.write, .write), (.write, .admin): return true
         case (.admin, .admin): return true
         case (.worker, .worker): return true
+        case (.useKeys, .write), (.useKeys, .admin), (.useKeys, .worker): return true
         default: return false
         }
     }

@@ -309,28 +309,9 @@ public struct ConfigService: Sendable {
 
     // MARK: Helpers
 
-    /// Runs a read or write; if it sealed under a key another process has just retired,
-    /// or met a value sealed under a key this process has not loaded yet, reloads the
-    /// keyring and runs it again, up to three times (rotations back to back can retire
-    /// the reloaded key too), then answers 503.
+    /// Runs a read or write again with freshly loaded keys (``KeyLifecycle/withFreshKeys(_:_:)``).
     func withFreshKeys<T: Sendable>(_ write: () async throws -> T) async throws -> T {
-        func isStale(_ error: any Error) -> Bool {
-            if error is StaleKeyring { return true }
-            if let error = error as? SealError, error.code == .unknownKeyVersion { return lifecycle != nil }
-            return false
-        }
-        for _ in 0..<3 {
-            do {
-                return try await write()
-            } catch where isStale(error) {
-                try await lifecycle?.reload()
-            }
-        }
-        do {
-            return try await write()
-        } catch where error is StaleKeyring {
-            throw CofferError.unavailable("keys are being rotated; retry")
-        }
+        try await KeyLifecycle.withFreshKeys(lifecycle, write)
     }
 
     func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {

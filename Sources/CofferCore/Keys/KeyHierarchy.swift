@@ -101,7 +101,10 @@ public struct KeyHierarchy: Sendable {
             throw CofferError.unavailable("no key-encryption key is stored; run `coffer migrate` first")
         }
         let dataKeyRows = try await keys.dataKeys(on: connection)
-        let neededKEKs = Set(dataKeyRows.filter { $0.sealedKey != nil }.map(\.kekVersion))
+        // Data keys and named KMS keys are sealed under key-encryption keys; new KMS key
+        // versions are sealed under the active one.
+        let kmsKEKs = try await KMSKeyRepository(logger: logger).keyEncryptionKeyVersions(on: connection)
+        let neededKEKs = Set(dataKeyRows.filter { $0.sealedKey != nil }.map(\.kekVersion)).union(kmsKEKs)
         var unwrapped: [Int32: SymmetricKey] = [:]
         for kek in keks where neededKEKs.contains(kek.version) || kek.state == "active" {
             guard kek.wrappedKey != nil else { continue }
@@ -122,7 +125,12 @@ public struct KeyHierarchy: Sendable {
                 purpose: purpose, version: UInt32(row.version), key: SymmetricKey(data: raw), isActive: row.state == "active"
             ))
         }
-        return Keyring(dataKeys: dataKeys)
+        let activeKEK = keks.last(where: { $0.state == "active" && unwrapped[$0.version] != nil })?.version
+        return Keyring(
+            dataKeys: dataKeys,
+            keyEncryptionKeys: Dictionary(uniqueKeysWithValues: unwrapped.map { (UInt32($0.key), $0.value) }),
+            activeKEK: activeKEK.map(UInt32.init)
+        )
     }
 
     private func mismatch(_ kek: KeyEncryptionKeyRecord) -> CofferError {

@@ -32,6 +32,10 @@ extension KeyLifecycle {
                 guard users.isEmpty else {
                     throw CofferError.conflict("\(id) still seals \(users.count) data key version(s); run `coffer keys rotate --rewrap` first")
                 }
+                let kmsUsers = try await KMSKeyRepository(logger: Logger(label: "coffer.keys")).countSealed(kekVersion: version, on: connection)
+                guard kmsUsers == 0 else {
+                    throw CofferError.conflict("\(id) still seals \(kmsUsers) KMS key version(s); run `coffer keys rotate --rewrap` first")
+                }
                 _ = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: connection)
                 try await lifecycle.bumpGeneration(on: connection)
                 try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, on: connection)

@@ -146,6 +146,19 @@ public final class KeyLifecycle: Sendable {
                     try await lifecycle.rewrapDataKey(purpose: dek.purpose, version: dek.version, kekVersion: version, sealedKey: sealed, on: connection)
                     rewrapped += 1
                 }
+                // Named KMS keys are sealed under the key-encryption key too: rewrap them
+                // before erasing what no longer seals anything.
+                let kmsKeys = KMSKeyRepository(logger: Logger(label: "coffer.keys"))
+                for var kmsVersion in try await kmsKeys.versions(notSealedUnder: version, on: connection) {
+                    guard let oldKEK = keks.first(where: { $0.version == kmsVersion.kekVersion }) else { continue }
+                    let sealed = try SealedValue(bytes: kmsVersion.sealedKey)
+                    let associatedData = AssociatedData.kmsKey(keyID: kmsVersion.keyID, version: UInt32(kmsVersion.version))
+                    let raw = try sealed.open(key: try await hierarchy.keyEncryptionKey(oldKEK), version: UInt32(oldKEK.version), associatedData: associatedData)
+                    kmsVersion.sealedKey = try SealedValue.seal(raw, key: newKEK, keyVersion: UInt32(version), associatedData: associatedData).bytes
+                    kmsVersion.kekVersion = version
+                    try await kmsKeys.rewrap(kmsVersion, on: connection)
+                    rewrapped += 1
+                }
                 erased = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: connection)
             }
             try await lifecycle.bumpGeneration(on: connection)
@@ -230,6 +243,30 @@ public final class KeyLifecycle: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Runs a read or write; if it sealed under a key another process has just retired,
+    /// or met a value sealed under a key this process has not loaded yet, reloads the
+    /// keyring and runs it again, up to three times (rotations back to back can retire
+    /// the reloaded key too), then answers 503.
+    static func withFreshKeys<T: Sendable>(_ lifecycle: KeyLifecycle?, _ body: () async throws -> T) async throws -> T {
+        func isStale(_ error: any Error) -> Bool {
+            if error is StaleKeyring { return true }
+            if let error = error as? SealError, error.code == .unknownKeyVersion { return lifecycle != nil }
+            return false
+        }
+        for _ in 0..<3 {
+            do {
+                return try await body()
+            } catch where isStale(error) {
+                try await lifecycle?.reload()
+            }
+        }
+        do {
+            return try await body()
+        } catch where error is StaleKeyring {
+            throw CofferError.unavailable("keys are being rotated; retry")
+        }
+    }
 
     func authorize(_ principal: Principal, action: String) async throws {
         do {

@@ -29,6 +29,8 @@ public final class Keyring: Sendable {
     private struct State {
         var keys: [DataKeyPurpose: [UInt32: SymmetricKey]] = [:]
         var active: [DataKeyPurpose: UInt32] = [:]
+        var keyEncryptionKeys: [UInt32: SymmetricKey] = [:]
+        var activeKEK: UInt32?
     }
 
     private let state: Mutex<State>
@@ -38,9 +40,12 @@ public final class Keyring: Sendable {
     /// Values sealed and opened by this keyring since start (for metrics).
     public var counts: (sealed: UInt64, opened: UInt64) { (sealed.load(ordering: .relaxed), opened.load(ordering: .relaxed)) }
 
-    /// Builds a keyring from unwrapped data keys.
-    public init(dataKeys: [DataKey]) {
+    /// Builds a keyring from unwrapped data keys and the unwrapped key-encryption keys that
+    /// seal named KMS keys (`activeKEK` seals new ones).
+    public init(dataKeys: [DataKey], keyEncryptionKeys: [UInt32: SymmetricKey] = [:], activeKEK: UInt32? = nil) {
         var state = State()
+        state.keyEncryptionKeys = keyEncryptionKeys
+        state.activeKEK = activeKEK
         for dataKey in dataKeys {
             state.keys[dataKey.purpose, default: [:]][dataKey.version] = dataKey.key
             if dataKey.isActive { state.active[dataKey.purpose] = dataKey.version }
@@ -62,6 +67,35 @@ public final class Keyring: Sendable {
     /// The active version of a purpose, if any.
     public func activeVersion(of purpose: DataKeyPurpose) -> UInt32? {
         state.withLock { $0.active[purpose] }
+    }
+
+    /// The active key-encryption key, which seals new KMS key material.
+    public func activeKeyEncryptionKey() throws -> (version: UInt32, key: SymmetricKey) {
+        try state.withLock { state in
+            guard let version = state.activeKEK, let key = state.keyEncryptionKeys[version] else {
+                throw CofferError.unavailable("no active key-encryption key is loaded")
+            }
+            return (version, key)
+        }
+    }
+
+    /// Seals a version of a named KMS key's material under the active key-encryption key.
+    public func sealKMSKey(_ material: SymmetricKey, keyID: UUID, version: UInt32) throws -> (kekVersion: UInt32, sealed: [UInt8]) {
+        let (kekVersion, kek) = try activeKeyEncryptionKey()
+        let sealed = try material.withUnsafeBytes { bytes in
+            try SealedValue.seal(Array(bytes), key: kek, keyVersion: kekVersion, associatedData: AssociatedData.kmsKey(keyID: keyID, version: version))
+        }
+        return (kekVersion, sealed.bytes)
+    }
+
+    /// Opens a version of a named KMS key's material with the key-encryption key its
+    /// header names. Throws `unknownKeyVersion` when that key is not loaded (reload).
+    public func openKMSKey(_ sealedBytes: [UInt8], keyID: UUID, version: UInt32) throws -> SymmetricKey {
+        let sealed = try SealedValue(bytes: sealedBytes)
+        guard let kek = state.withLock({ $0.keyEncryptionKeys[sealed.keyVersion] }) else {
+            throw SealError(.unknownKeyVersion, "key-encryption key version \(sealed.keyVersion) is not loaded")
+        }
+        return SymmetricKey(data: try sealed.open(key: kek, version: sealed.keyVersion, associatedData: AssociatedData.kmsKey(keyID: keyID, version: version)))
     }
 
     /// Seals a value under the active data key of `purpose`.

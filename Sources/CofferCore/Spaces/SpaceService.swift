@@ -122,7 +122,7 @@ public struct SpaceService: Sendable {
         }
     }
 
-    /// Deletes an empty space: no child spaces, stacks, contexts or live API keys.
+    /// Deletes an empty space: no child spaces, stacks, contexts, live API keys or KMS keys.
     public func delete(id: String, by principal: Principal) async throws {
         try await audit.authorize(principal, .admin, action: "space.delete", resource: "space:\(id)", space: id)
         let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
@@ -136,7 +136,7 @@ public struct SpaceService: Sendable {
             let contents = try await spaces.contents(of: id, on: connection)
             guard contents.isEmpty else {
                 throw CofferError.conflict(
-                    "space `\(id)` still holds \(contents.children) space(s), \(contents.stacks) stack(s), \(contents.contexts) context(s) and \(contents.liveAPIKeys) live API key(s)"
+                    "space `\(id)` still holds \(contents.children) space(s), \(contents.stacks) stack(s), \(contents.contexts) context(s), \(contents.liveAPIKeys) live API key(s) and \(contents.kmsKeys) KMS key(s)"
                 )
             }
             _ = try await spaces.delete(id: id, on: connection)

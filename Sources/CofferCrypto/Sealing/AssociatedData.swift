@@ -14,4 +14,17 @@ public enum AssociatedData {
     public static func configValue(ownerID: UUID, configID: String) -> [UInt8] {
         Array("coffer/config/\(ownerID.uuidString.lowercased())/\(configID)".utf8)
     }
+
+    /// A version of a named KMS key's material, sealed under the key-encryption key:
+    /// `coffer/kms-key/<key uuid>/<version>`.
+    public static func kmsKey(keyID: UUID, version: UInt32) -> [UInt8] {
+        Array("coffer/kms-key/\(keyID.uuidString.lowercased())/\(version)".utf8)
+    }
+
+    /// A ciphertext of the KMS API: `coffer/kms/<key uuid>/<version>/` followed by the
+    /// caller's context bytes (none when it gave no context). The uuid and version have
+    /// fixed grammars, so the prefix ends unambiguously and the context is bound whole.
+    public static func kmsCiphertext(keyID: UUID, version: UInt32, context: [UInt8]) -> [UInt8] {
+        Array("coffer/kms/\(keyID.uuidString.lowercased())/\(version)/".utf8) + context
+    }
 }

@@ -64,7 +64,7 @@ public struct KeyLifecycleRepository: Sendable {
         )
     }
 
-    /// Erases the material of key-encryption keys no data key needs any more.
+    /// Erases the material of key-encryption keys no data key or KMS key version needs any more.
     /// Returns the versions erased.
     public func eraseUnusedKeyEncryptionKeys(on connection: PostgresConnection) async throws -> [Int32] {
         var erased: [Int32] = []
@@ -73,6 +73,7 @@ public struct KeyLifecycleRepository: Sendable {
             UPDATE key_encryption_keys k SET wrapped_key = NULL, state = 'destroyed'
             WHERE k.state = 'retired'
               AND NOT EXISTS (SELECT 1 FROM data_encryption_keys d WHERE d.kek_version = k.version AND d.sealed_key IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM kms_key_versions m WHERE m.kek_version = k.version)
             RETURNING k.version
             """,
             logger: logger
@@ -108,6 +109,15 @@ public struct KeyLifecycleRepository: Sendable {
 
     /// True if this data key version is the active one (locked against rotation until the
     /// transaction ends, so a write sealed under it cannot race a rotation or destruction).
+    /// Whether key-encryption key `version` is the active one, holding its row against a
+    /// concurrent rotation (which retires it, and may erase it) until this transaction ends.
+    public func isActiveKeyEncryptionKey(version: Int32, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT state FROM key_encryption_keys WHERE version = \(version) FOR SHARE", logger: logger
+        ).collect()
+        return try rows.first?.decode(String.self) == "active"
+    }
+
     public func isActiveDataKey(purpose: String, version: Int32, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
             "SELECT state FROM data_encryption_keys WHERE purpose = \(purpose) AND version = \(version) FOR SHARE",

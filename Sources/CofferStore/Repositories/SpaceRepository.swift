@@ -28,8 +28,9 @@ public struct SpaceContents: Sendable, Equatable {
     public var stacks: Int
     public var contexts: Int
     public var liveAPIKeys: Int
+    public var kmsKeys: Int = 0
 
-    public var isEmpty: Bool { children == 0 && stacks == 0 && contexts == 0 && liveAPIKeys == 0 }
+    public var isEmpty: Bool { children == 0 && stacks == 0 && contexts == 0 && liveAPIKeys == 0 && kmsKeys == 0 }
 }
 
 /// SQL for `spaces`.
@@ -106,12 +107,13 @@ public struct SpaceRepository: Sendable {
             SELECT (SELECT count(*) FROM spaces WHERE parent = \(space)),
                    (SELECT count(*) FROM config_owners WHERE space = \(space) AND kind = 'stack'),
                    (SELECT count(*) FROM config_owners WHERE space = \(space) AND kind = 'context'),
-                   (SELECT count(*) FROM api_keys WHERE space = \(space) AND revoked_at IS NULL)
+                   (SELECT count(*) FROM api_keys WHERE space = \(space) AND revoked_at IS NULL),
+                   (SELECT count(*) FROM kms_keys WHERE space = \(space))
             """,
             logger: logger
         ).collect().first
-        let (children, stacks, contexts, keys) = try row?.decode((Int, Int, Int, Int).self) ?? (0, 0, 0, 0)
-        return SpaceContents(children: children, stacks: stacks, contexts: contexts, liveAPIKeys: keys)
+        let (children, stacks, contexts, keys, kmsKeys) = try row?.decode((Int, Int, Int, Int, Int).self) ?? (0, 0, 0, 0, 0)
+        return SpaceContents(children: children, stacks: stacks, contexts: contexts, liveAPIKeys: keys, kmsKeys: kmsKeys)
     }
 
     public func delete(id: String, on connection: PostgresConnection) async throws -> Bool {
