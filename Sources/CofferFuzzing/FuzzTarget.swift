@@ -5,14 +5,15 @@ import Crypto
 import Foundation
 
 /// Coverage-guided fuzz targets for the parsers that read untrusted bytes: the sealed
-/// value format, the JWT verifier, the RSA PEM loader and the SigV4 canonicaliser.
+/// value format, the JWT verifier, the RSA PEM loader, the SigV4 canonicaliser and the
+/// ciphertext text of the KMS API.
 ///
 /// Each target takes arbitrary bytes and traps when one of its invariants breaks; a thrown
 /// error is the parser refusing the input, which is fine. `scripts/fuzz` runs them under
 /// libFuzzer (`Sources/coffer-fuzz`); `CofferFuzzingTests` replays their seeds, random
 /// mutations and every crash ever found (`Tests/CofferFuzzingTests/Regressions`).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case sealed, jwt, pem, sigv4
+    case sealed, jwt, pem, sigv4, kms
 
     /// Runs the target on one input; traps on a broken invariant.
     public func run(_ data: [UInt8]) {
@@ -21,6 +22,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .jwt: JWTTarget.run(data)
         case .pem: PEMTarget.run(data)
         case .sigv4: SigV4Target.run(data)
+        case .kms: KMSCiphertextTarget.run(data)
         }
     }
 
@@ -32,6 +34,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .jwt: JWTTarget.seeds()
         case .pem: try PEMTarget.seeds()
         case .sigv4: SigV4Target.seeds()
+        case .kms: try KMSCiphertextTarget.seeds()
         }
     }
 }
@@ -68,6 +71,40 @@ enum SealedTarget {
     static func seeds() throws -> [[UInt8]] {
         try [(0, 1), (1, 7), (32, 0xffff_ffff), (300, 2)].map { length, version in
             try SealedValue.seal([UInt8](repeating: 0x61, count: length), key: key, keyVersion: UInt32(version), associatedData: place).bytes
+        }
+    }
+}
+
+// MARK: - KMS ciphertexts
+
+/// The `coffer:v<version>:<base64>` text an application hands back to `decrypt`: only the
+/// exact text `encrypt` produced parses, and nothing but an unaltered ciphertext opens.
+enum KMSCiphertextTarget {
+    static let key = SymmetricKey(data: SHA256.hash(data: Array("coffer fuzz kms key".utf8)))
+    static let keyID = UUID(uuidString: "00000000-0000-4000-8000-00000000f022")!
+
+    static func associatedData(_ version: UInt32) -> [UInt8] {
+        AssociatedData.kmsCiphertext(keyID: keyID, version: version, context: Array("tenant=fuzz".utf8))
+    }
+
+    static func run(_ data: [UInt8]) {
+        let text = String(decoding: data, as: UTF8.self)
+        guard let ciphertext = KMSCiphertext(parsing: text) else { return }
+        invariant(Array(ciphertext.text.utf8) == data, "a text other than the canonical one parsed")
+        invariant(KMSCiphertext(parsing: ciphertext.text) == ciphertext, "the canonical text does not parse back")
+        let version = ciphertext.version
+        invariant((try? ciphertext.open(key: key, associatedData: associatedData(version &+ 1))) == nil, "opened under another version's context")
+        guard let plaintext = try? ciphertext.open(key: key, associatedData: associatedData(version)) else { return }
+        let nonce = try! AES.GCM.Nonce(data: ciphertext.payload[0..<12])
+        let box = try! AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: associatedData(version))
+        invariant(Array(box.ciphertext) + Array(box.tag) == Array(ciphertext.payload[12...]), "an altered ciphertext opened")
+    }
+
+    static func seeds() throws -> [[UInt8]] {
+        try [(0, 1), (5, 2), (64, 17), (300, 4_294_967_295)].map { length, version in
+            let sealed = try KMSCiphertext.seal([UInt8](repeating: 0x62, count: length), key: key, version: UInt32(version),
+                                                associatedData: associatedData(UInt32(version)))
+            return Array(sealed.text.utf8)
         }
     }
 }

@@ -410,6 +410,10 @@ def main():
     stacks = [f"stack-{i:03d}" for i in range(0, 100, 100 // TARGETS)][:TARGETS]
     secret_value = "x" * 32
     put_body = '{"type": "ENVIRONMENT_VARIABLE", "value": "%s' + "x" * 20 + '", "write_only": true}'
+    # Coffer as a KMS: a named key, 64-byte plaintexts (random, so nothing compresses) with a context.
+    client.request("POST", "/api/v1/kms/keys", {"name": "bench"}, tokens["admin"])
+    kms_plaintext = base64.b64encode(os.urandom(64)).decode()
+    kms_context = base64.b64encode(b"tenant=bench").decode()
     scenarios = [
         {
             "name": "get one config element", "key": "get_element", "method": "GET", "token": tokens["admin"],
@@ -428,6 +432,16 @@ def main():
             "name": "token issuance", "key": "token", "method": "POST", "token": None,
             "targets": ["/api/v1/auth/token"] * TARGETS,
             "body": json.dumps({"api_key_id": keys["admin"]["id"], "api_key_secret": keys["admin"]["secret"]}).replace("%", "%%"),
+        },
+        {
+            "name": "kms encrypt (1 x 64 B)", "key": "kms_encrypt", "method": "POST", "token": tokens["admin"],
+            "targets": ["/api/v1/kms/keys/bench/encrypt"] * TARGETS, "items": 1,
+            "body": json.dumps({"plaintext": kms_plaintext, "context": kms_context}),
+        },
+        {
+            "name": "kms encrypt batch (1000 x 64 B)", "key": "kms_encrypt_batch", "method": "POST", "token": tokens["admin"],
+            "targets": ["/api/v1/kms/keys/bench/encrypt"] * TARGETS, "items": 1000,
+            "body": json.dumps({"batch": [{"plaintext": kms_plaintext, "context": kms_context}] * 1000}),
         },
     ]
     sql_dir = os.path.join(args.work, "sql")
@@ -488,6 +502,8 @@ def main():
             "machine_cpu_us_per_pgbench_tx": round((busy_pg_after - busy_pg_before) / (pgbench["tps"] * args.duration) * 1e6, 1),
             "token_verification_share": round(verify_seconds / max(cpu_after - cpu_before, 1e-9), 4) if scenario["token"] else None,
             "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1),
+            "items_per_request": scenario.get("items", 1),
+            "items_s": round(requests / seconds * scenario.get("items", 1), 1),
         }
         results["scenarios"].append(entry)
         log(f"{scenario['name']}: {entry['req_s']} req/s vs pgbench {entry['pgbench_tps']} TPS (ratio {entry['ratio']}), {errors} errors")
@@ -598,6 +614,12 @@ def print_table(results):
     print()
     print(f"token issuance: {token['req_s']:.0f}/s vs openssl speed rsa4096 {rsa['sign_s']:.0f} signs/s on "
           f"{rsa['cores']} cores: ratio {token['ratio_to_openssl']:.2f}")
+    single = next((s for s in results["scenarios"] if s["key"] == "kms_encrypt"), None)
+    batch = next((s for s in results["scenarios"] if s["key"] == "kms_encrypt_batch"), None)
+    if single and batch:
+        print(f"kms encrypt, 64-byte items: one per request {single['items_s']:.0f} items/s (p99 {single['p99_ms']:.1f} ms); "
+              f"batches of 1000 {batch['items_s']:.0f} items/s (p99 {batch['p99_ms']:.1f} ms per batch): "
+              f"{batch['items_s'] / max(single['items_s'], 1e-9):.1f}x")
     print(f"start to /readyz: median {results['startup_ms']['median']} ms (runs: {results['startup_ms']['runs']})")
     print(f"RSS: idle after start {results['rss_idle_start_mb']} MB, idle after seeding {results['rss_idle_seeded_mb']} MB, "
           f"peak under load {results['peak_rss_mb']} MB")
