@@ -153,6 +153,10 @@ import Testing
                     #expect(code == nil && (item["plaintext"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } == plaintexts[index])
                 }
             }
+            let metrics = try await fixture.request(.get, "/metrics")
+            #expect(metrics.text.contains(#"coffer_kms_items_total{operation="decrypt",outcome="ok"} 997"#))
+            #expect(metrics.text.contains(#"coffer_kms_items_total{operation="decrypt",outcome="decryption_failed"} 1"#))
+            #expect(metrics.text.contains(#"coffer_kms_items_total{operation="encrypt",outcome="ok"} 1000"#))
             // Limits of the batch form.
             let tooMany = try await fixture.request(.post, "/api/v1/kms/keys/bulk/encrypt", token: writer,
                                                     json: ["batch": Array(repeating: ["plaintext": "AA=="], count: 1001)])
@@ -165,6 +169,12 @@ import Testing
             let unknownField = try await fixture.request(.post, "/api/v1/kms/keys/bulk/encrypt", token: writer,
                                                          json: ["batch": [["plaintext": "AA==", "key": "x"]]])
             #expect(unknownField.status == .badRequest)
+            for body in [["batch": ["AA=="]], ["batch": [["plaintext": 12]]], ["batch": "AA=="], ["plaintext": NSNull()]] as [[String: Any]] {
+                let reply = try await fixture.request(.post, "/api/v1/kms/keys/bulk/encrypt", token: writer, json: body)
+                #expect(reply.status == .badRequest && reply.errorCode == "invalid_field", "\(reply.text)")
+            }
+            let numberFlag = try await fixture.request(.post, "/api/v1/kms/keys/bulk/datakey", token: writer, json: ["include_plaintext": 1])
+            #expect(numberFlag.status == .badRequest && numberFlag.errorCode == "invalid_field")
             // One audit event per request, naming versions and counts, never data.
             let audit = try await fixture.request(.get, "/api/v1/audit-events?action=kms.decrypt", token: admin)
             let event = try #require(audit.items.first)

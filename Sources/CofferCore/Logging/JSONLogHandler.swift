@@ -87,7 +87,7 @@ public struct JSONLogHandler: LogHandler {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
-    static func appendString(_ string: String, to out: inout [UInt8]) {
+    public static func appendString(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
             switch byte {

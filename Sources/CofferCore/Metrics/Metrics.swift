@@ -33,6 +33,7 @@ public final class Metrics: Sendable {
         "coffer_tokens_rejected_total": Family(type: "counter", text: "Bearer tokens and token requests refused, by reason.", labels: ["reason"]),
         "coffer_seal_total": Family(type: "counter", text: "Values sealed, by data key purpose.", labels: ["purpose"]),
         "coffer_open_total": Family(type: "counter", text: "Values opened, by data key purpose.", labels: ["purpose"]),
+        "coffer_kms_items_total": Family(type: "counter", text: "KMS API items (a batch counts each), by operation and outcome (ok or the error code).", labels: ["operation", "outcome"]),
     ]
 
     public init() {}

@@ -12,6 +12,21 @@ extension Request {
     /// an object with no unknown keys, every field of the right type. Every failure is a
     /// 400 naming the field, never echoing a value.
     func decodeStrict<Body: StrictRequestBody>(as type: Body.Type, context: AppRequestContext) async throws -> Body {
+        let (data, _) = try await strictJSONObject(allowed: Set(Body.CodingKeys.allCases.map(\.stringValue)), context: context)
+        do {
+            return try JSONDecoder().decode(Body.self, from: data)
+        } catch let error as DecodingError {
+            throw CofferError.invalidInput(Self.describe(error), code: "invalid_field")
+        } catch let error as CofferError {
+            throw error
+        } catch {
+            throw CofferError.invalidInput("the request body could not be read", code: "invalid_json")
+        }
+    }
+
+    /// Reads a JSON object body (at most 4 MiB, 413 beyond) whose keys are all in
+    /// `allowed`; returns its bytes and the parsed object. Every failure is a 400.
+    func strictJSONObject(allowed: Set<String>, context: AppRequestContext) async throws -> (Data, [String: Any]) {
         var request = self
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let data = Data(buffer: buffer)
@@ -24,19 +39,15 @@ extension Request {
         guard let dictionary = object as? [String: Any] else {
             throw CofferError.invalidInput("the request body must be a JSON object", code: "invalid_json")
         }
-        let allowed = Set(Body.CodingKeys.allCases.map(\.stringValue))
-        if let unknown = dictionary.keys.sorted().first(where: { !allowed.contains($0) }) {
+        try Self.refuseUnknownKeys(dictionary, allowed: allowed)
+        return (data, dictionary)
+    }
+
+    /// A 400 naming the first key of `object` outside `allowed` (never echoing an unprintable one).
+    static func refuseUnknownKeys(_ object: [String: Any], allowed: Set<String>, in path: String = "") throws {
+        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
             let shown = unknown.count <= 64 && unknown.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7f }) ? "`\(unknown)`" : "(unprintable)"
-            throw CofferError.invalidInput("unknown field \(shown); allowed: \(allowed.sorted().joined(separator: ", "))", code: "unknown_field")
-        }
-        do {
-            return try JSONDecoder().decode(Body.self, from: data)
-        } catch let error as DecodingError {
-            throw CofferError.invalidInput(Self.describe(error), code: "invalid_field")
-        } catch let error as CofferError {
-            throw error
-        } catch {
-            throw CofferError.invalidInput("the request body could not be read", code: "invalid_json")
+            throw CofferError.invalidInput("unknown field \(shown)\(path); allowed: \(allowed.sorted().joined(separator: ", "))", code: "unknown_field")
         }
     }
 
