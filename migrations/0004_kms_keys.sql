@@ -2,7 +2,8 @@
 -- (global names, like stack ids); each version's material is random (16 or 32 bytes),
 -- sealed under the key-encryption key named by kek_version in the sealed format of every
 -- Coffer value, with the associated data coffer/kms-key/<key uuid>/<version>. No route
--- returns it. Deleting a key deletes every version's material (crypto-shredding).
+-- returns it. Deleting a key deletes every version's material (crypto-shredding: complete
+-- once PostgreSQL has vacuumed the dead rows and backups taken before the deletion expire).
 
 CREATE TABLE kms_keys (
     uuid                    uuid        PRIMARY KEY,

@@ -104,10 +104,12 @@ public struct KMSService: Sendable {
     // MARK: Managing keys
 
     public func create(_ input: KMSKeyInput, by principal: Principal) async throws -> KMSKeyRecord {
+        // The name is checked before a refusal is audited, so the event never carries
+        // unchecked text; a refused event is filed under the caller's own space.
+        try ConfigValidation.checkSlug(input.name, what: "a KMS key name")
         let space = input.space ?? principal.space
         let resource = Self.resource(input.name)
-        try await audit.authorize(principal, .admin, action: "kms_key.create", resource: resource, space: space)
-        try ConfigValidation.checkSlug(input.name, what: "a KMS key name")
+        try await audit.authorize(principal, .admin, action: "kms_key.create", resource: resource, space: nil)
         try ConfigValidation.checkSlug(space, what: "a space id")
         guard let algorithm = KMSAlgorithm(rawValue: input.algorithm) else {
             throw CofferError.invalidInput("`algorithm` must be one of \(KMSAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_algorithm")

@@ -88,8 +88,9 @@ public struct KeyHierarchy: Sendable {
         return .created
     }
 
-    /// Unwraps every key-encryption key that data keys need and opens every data key
-    /// that still has material.
+    /// Unwraps the active key-encryption key and every one that data keys or KMS key
+    /// versions need, and opens every data key that still has material. It reads in several
+    /// statements: call it inside `Database.snapshot` or a transaction.
     /// - Throws: `rootKeyMismatch` if the root does not open the key-encryption key;
     ///   `unavailable` if keys have not been set up (`coffer migrate` not run).
     public func loadKeyring(on connection: PostgresConnection) async throws -> Keyring {

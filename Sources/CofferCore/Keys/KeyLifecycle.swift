@@ -105,8 +105,9 @@ public final class KeyLifecycle: Sendable {
     // MARK: Rotation
 
     /// New versions of the key-encryption key and of every data key become active; older
-    /// versions keep decrypting. With `rewrap`, every data key version is resealed under
-    /// the new key-encryption key and key-encryption keys no longer needed are erased.
+    /// versions keep decrypting. With `rewrap`, every data key version and every KMS key
+    /// version is resealed under the new key-encryption key, and key-encryption keys no
+    /// longer needed are erased.
     public func rotate(rewrap: Bool, by principal: Principal = .commandLine) async throws -> RotationResult {
         try await authorize(principal, action: "keys.rotate")
         var kek = [UInt8](repeating: 0, count: 32)
@@ -223,7 +224,8 @@ public final class KeyLifecycle: Sendable {
     /// Loads every key again from the database and replaces the keyring's contents.
     public func reload() async throws {
         let (lifecycle, hierarchy) = (self.lifecycle, self.hierarchy)
-        let (generation, fresh) = try await database.withConnection { connection in
+        // One snapshot: a rotation committing meanwhile is seen entirely or not at all.
+        let (generation, fresh) = try await database.snapshot { connection in
             (try await lifecycle.generation(on: connection), try await hierarchy.loadKeyring(on: connection))
         }
         // Concurrent reloads may finish out of order: never go back to an older generation.

@@ -46,6 +46,6 @@ public struct Migrator: Sendable {
     /// Loads the keyring, proving the root key.
     public func loadKeyring(on database: Database) async throws -> Keyring {
         let hierarchy = self.hierarchy
-        return try await database.withConnection { try await hierarchy.loadKeyring(on: $0) }
+        return try await database.snapshot { try await hierarchy.loadKeyring(on: $0) }
     }
 }

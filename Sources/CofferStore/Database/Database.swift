@@ -141,9 +141,25 @@ public final class Database: Sendable {
     public func transaction<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
+        try await transaction(beginning: "BEGIN", body)
+    }
+
+    /// Runs `body` in a read-only transaction that sees one snapshot of the database
+    /// (REPEATABLE READ): reads that must agree with each other, such as loading every key
+    /// while a rotation commits, see it all before or all after.
+    public func snapshot<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await transaction(beginning: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    private func transaction<Result: Sendable>(
+        beginning begin: PostgresQuery,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         let logger = self.logger
         return try await withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
+            try await connection.query(begin, logger: logger)
             do {
                 let result = try await body(connection)
                 try await connection.query("COMMIT", logger: logger)

@@ -107,8 +107,6 @@ public struct KeyLifecycleRepository: Sendable {
         )
     }
 
-    /// True if this data key version is the active one (locked against rotation until the
-    /// transaction ends, so a write sealed under it cannot race a rotation or destruction).
     /// Whether key-encryption key `version` is the active one, holding its row against a
     /// concurrent rotation (which retires it, and may erase it) until this transaction ends.
     public func isActiveKeyEncryptionKey(version: Int32, on connection: PostgresConnection) async throws -> Bool {
@@ -118,6 +116,8 @@ public struct KeyLifecycleRepository: Sendable {
         return try rows.first?.decode(String.self) == "active"
     }
 
+    /// True if this data key version is the active one (locked against rotation until the
+    /// transaction ends, so a write sealed under it cannot race a rotation or destruction).
     public func isActiveDataKey(purpose: String, version: Int32, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
             "SELECT state FROM data_encryption_keys WHERE purpose = \(purpose) AND version = \(version) FOR SHARE",
