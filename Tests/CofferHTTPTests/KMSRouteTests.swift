@@ -211,11 +211,16 @@ import Testing
                 #expect(try await fixture.request(.post, "/api/v1/spaces", token: admin, json: ["id": space, "name": space, "parent": "root"]).status == .created)
             }
             let adminA = try await fixture.token(.admin, space: "team-a")
-            let writerA = try await fixture.token(.write, space: "team-a")
+            let (writerA, writerAKeyID) = try await fixture.tokenAndKey(.write, space: "team-a")
             let readerA = try await fixture.token(.read, space: "team-a")
             let writerB = try await fixture.token(.write, space: "team-b")
             // Only an admin creates keys; by default in its own space.
             #expect(try await fixture.request(.post, "/api/v1/kms/keys", token: writerA, json: ["name": "pay"]).status == .forbidden)
+            // A refusal is audited under the caller's own space, never one it named; a name
+            // that is not a slug is refused before that, so no event carries it.
+            #expect(try await fixture.request(.post, "/api/v1/kms/keys", token: writerA, json: ["name": "elsewhere", "space": "team-b"]).status == .forbidden)
+            let badName = try await fixture.request(.post, "/api/v1/kms/keys", token: writerA, json: ["name": "Bad Name!"])
+            #expect(badName.status == .badRequest && badName.errorCode == "invalid_id", "\(badName.text)")
             let created = try await fixture.request(.post, "/api/v1/kms/keys", token: adminA, json: ["name": "pay"])
             #expect(created.status == .created && created.json["space"] as? String == "team-a" && created.json["algorithm"] as? String == "aes-256-gcm")
             #expect(Set(created.json.keys) == ["name", "space", "algorithm", "description", "latest_version", "min_decryption_version", "enabled",
@@ -260,6 +265,14 @@ import Testing
                 #expect(actions.contains(action), "\(action) missing: \(actions)")
             }
             #expect(!audit.text.contains(Self.b64("salary")) && !audit.text.contains(ciphertext))
+            let refusedCreate = try #require(audit.items.first { $0["action"] as? String == "kms_key.create" && $0["outcome"] as? String == "denied" })
+            #expect(refusedCreate["space"] as? String == "team-a" && refusedCreate["actor"] as? String == writerAKeyID, "\(refusedCreate)")
+            let elsewhere = try await fixture.request(.get, "/api/v1/audit-events?resource=kms_key:elsewhere&limit=10", token: admin)
+            #expect(elsewhere.items.count == 1 && elsewhere.items.first?["outcome"] as? String == "denied", "\(elsewhere.text)")
+            #expect(elsewhere.items.first?["space"] as? String == "team-a", "\(elsewhere.text)")
+            let everything = try await fixture.request(.get, "/api/v1/audit-events?limit=500", token: admin)
+            #expect(everything.status == .ok && !everything.items.isEmpty)
+            #expect(!everything.text.contains("Bad Name"))
         }
     }
 

@@ -11,8 +11,8 @@ extension KeyLifecycle {
 
     /// Starts destroying a key version. A data key version gets a job that re-encrypts
     /// every value and history version sealed under it, then erases it; a key-encryption
-    /// key version is erased at once if no data key or KMS key version needs it. The active version of
-    /// either is refused. Starting a job that already runs returns it.
+    /// key version is erased at once if no data key or KMS key version needs it. The
+    /// active version of either is refused. Starting a job that already runs returns it.
     public func destroy(_ id: String, by principal: Principal = .commandLine) async throws -> DestructionJobRecord? {
         try await authorize(principal, action: "keys.destroy")
         guard let (purpose, version) = Self.parse(id) else {
