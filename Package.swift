@@ -56,6 +56,7 @@ let package = Package(
             dependencies: [
                 "CofferCrypto", "CofferMigrations",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +85,7 @@ let package = Package(
         .target(
             name: "CofferHTTP",
             dependencies: [
-                "CofferCore", "CofferStore",
+                "CofferCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,4 @@
 import CofferCore
-import CofferStore
 import Hummingbird
 import Logging
 import ServiceLifecycle

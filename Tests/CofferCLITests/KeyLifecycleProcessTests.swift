@@ -1,3 +1,4 @@
+@_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+@_spi(Testing) import CofferStore
 import CofferCrypto
 import CofferTestSupport
 import Foundation

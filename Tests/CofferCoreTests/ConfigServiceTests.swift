@@ -1,7 +1,7 @@
 import CofferCore
 import CofferCrypto
 import CofferKeys
-import CofferStore
+@_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import Logging

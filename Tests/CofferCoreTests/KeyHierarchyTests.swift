@@ -2,7 +2,7 @@ import CofferCore
 import CofferCrypto
 import CofferKeys
 import CofferMigrations
-import CofferStore
+@_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import Logging
@@ -52,9 +52,9 @@ import Testing
             #expect(second.appliedMigrations.isEmpty)
             #expect(try await Self.snapshot(database) == before)
 
-            let (keks, deks) = try await database.withConnection { connection in
+            let (keks, deks) = try await database.withSession { session in
                 let keys = KeyRepository(logger: Self.logger)
-                return (try await keys.keyEncryptionKeys(on: connection), try await keys.dataKeys(on: connection))
+                return (try await keys.keyEncryptionKeys(on: session), try await keys.dataKeys(on: session))
             }
             #expect(keks.count == 1)
             #expect(keks[0].rootType == "rsa")

@@ -1,3 +1,4 @@
+@_spi(Testing) import CofferStore
 import CofferCore
 import CofferTestSupport
 import Foundation

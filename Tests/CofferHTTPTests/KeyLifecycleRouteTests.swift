@@ -1,5 +1,5 @@
 import CofferCore
-import CofferStore
+@_spi(Testing) import CofferStore
 import Foundation
 import Hummingbird
 import Logging

@@ -1,4 +1,4 @@
-@testable import CofferStore
+@testable @_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import Logging
@@ -37,33 +37,48 @@ import Testing
     }
 
     @Test func theDeadlineAnswersWithoutWaitingForABodyThatIgnoresCancellation() async throws {
-        let gate = Gate()
-        let timedOut = Atomic<Bool>(false)
-        // Opens the gate in any case, so a wrong implementation fails instead of hanging.
-        let fallback = Task {
-            try? await Task.sleep(for: .seconds(5))
-            gate.open()
-        }
-        defer { fallback.cancel() }
-        do {
-            _ = try await withDeadline(.milliseconds(50), onTimeout: { timedOut.store(true, ordering: .relaxed) }) {
-                await gate.wait()
-                return 1
+        try await withTestDatabase { testDatabase in
+            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .milliseconds(200))
+            let gate = Gate()
+            // Opens the gate in any case, so a wrong implementation fails instead of hanging.
+            let fallback = Task {
+                try? await Task.sleep(for: .seconds(5))
+                gate.open()
             }
-            Issue.record("the deadline did not throw")
-        } catch let error as StoreError {
-            #expect(error.code == .unavailable)
-            #expect(!gate.isOpen, "the caller waited for the stuck body")
-            let onTimeoutRan = timedOut.load(ordering: .relaxed)
-            #expect(onTimeoutRan)
+            defer { fallback.cancel() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.client!.run() }
+                let started = ContinuousClock.now
+                do {
+                    _ = try await database.withConnection { _ in
+                        await gate.wait()
+                        return 1
+                    }
+                    Issue.record("the deadline did not throw")
+                } catch let error as StoreError {
+                    #expect(error.code == .unavailable)
+                    #expect(!gate.isOpen, "the caller waited for the stuck body")
+                    #expect(ContinuousClock.now - started < .seconds(4))
+                }
+                gate.open()
+                group.cancelAll()
+            }
         }
-        gate.open()
     }
 
-    @Test func theDeadlinePassesResultsAndErrorsThrough() async throws {
-        #expect(try await withDeadline(.seconds(5)) { 42 } == 42)
-        await #expect(throws: StoreError.self) {
-            _ = try await withDeadline(.seconds(5)) { () async throws -> Int in throw StoreError(.conflict, "x") }
+    @Test func resultsAndErrorsOfABodyPassThrough() async throws {
+        try await withTestDatabase { testDatabase in
+            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(5))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await database.client!.run() }
+                let answer = try await database.withConnection { _ in 42 }
+                #expect(answer == 42)
+                await #expect(throws: StoreError(.conflict, "x")) {
+                    _ = try await database.withConnection { _ -> Int in throw StoreError(.conflict, "x") }
+                }
+                #expect(database.usage.inUse == 0)
+                group.cancelAll()
+            }
         }
     }
 
@@ -99,8 +114,8 @@ import Testing
                 // The server ends the session inside the transaction (as a fast shutdown does);
                 // the ROLLBACK that would follow must not wait on the dead connection.
                 do {
-                    try await database.transaction { connection in
-                        try await connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: Logger(label: "test"))
+                    try await database.transaction { session in
+                        try await session.connection.query("SELECT pg_terminate_backend(pg_backend_pid())", logger: Logger(label: "test"))
                     }
                     Issue.record("the transaction succeeded on a terminated session")
                 } catch let error as StoreError {

@@ -1,10 +1,10 @@
-@testable import CofferStore
+@testable @_spi(Testing) import CofferStore
 import CofferTestSupport
 import Logging
 import PostgresNIO
 import Testing
 
-/// `Database.snapshot`, which loading the keyring uses so that a key rotation committing
+/// `Database.transaction(.snapshot)`, which loading the keyring uses so that a key rotation committing
 /// between its reads is seen entirely or not at all.
 @Suite struct DatabaseSnapshotTests {
     static let logger = Logger(label: "test")
@@ -17,13 +17,13 @@ import Testing
                 try await database.withConnection { connection in
                     try await connection.query("CREATE TABLE snapshot_probe (n int)", logger: Self.logger)
                 }
-                let counts = try await database.snapshot { connection in
-                    let before = try await Self.count(on: connection)
+                let counts = try await database.transaction(.snapshot) { session in
+                    let before = try await Self.count(on: session.connection)
                     // Another session commits a row between the two reads.
                     try await database.withConnection { other in
                         try await other.query("INSERT INTO snapshot_probe VALUES (1)", logger: Self.logger)
                     }
-                    return (before, try await Self.count(on: connection))
+                    return (before, try await Self.count(on: session.connection))
                 }
                 #expect(counts.0 == 0)
                 #expect(counts.1 == 0)
@@ -32,8 +32,8 @@ import Testing
 
                 // A write inside a snapshot is refused by the server as read-only.
                 do {
-                    try await database.snapshot { connection in
-                        try await connection.query("INSERT INTO snapshot_probe VALUES (2)", logger: Self.logger)
+                    try await database.transaction(.snapshot) { session in
+                        try await session.connection.query("INSERT INTO snapshot_probe VALUES (2)", logger: Self.logger)
                     }
                     Issue.record("a snapshot accepted a write")
                 } catch let error as StoreError {

@@ -1,4 +1,4 @@
-import CofferStore
+@_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import Logging

@@ -1,5 +1,5 @@
 import CofferMigrations
-import CofferStore
+@_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import Logging
@@ -25,12 +25,12 @@ import Testing
     @Test func appliesOnceAndRecordsChecksums() async throws {
         try await withTestDatabase { database in
             let runner = MigrationRunner(logger: logger)
-            let (first, second, pending, recorded) = try await database.withConnection { connection in
-                let first = try await runner.apply(on: connection)
-                let second = try await runner.apply(on: connection)
-                let pending = try await runner.pending(on: connection)
+            let (first, second, pending, recorded) = try await database.withSession { session in
+                let first = try await runner.apply(on: session)
+                let second = try await runner.apply(on: session)
+                let pending = try await runner.pending(on: session)
                 var recorded: [String: String] = [:]
-                for try await (name, checksum) in try await connection.query(
+                for try await (name, checksum) in try await session.connection.query(
                     "SELECT name, checksum FROM schema_migrations", logger: Logger(label: "t")
                 ).decode((String, String).self) { recorded[name] = checksum }
                 return (first, second, pending.map(\.name), recorded)
@@ -47,14 +47,14 @@ import Testing
     @Test func aChangedAppliedMigrationIsAnError() async throws {
         try await withTestDatabase { database in
             let logger = self.logger
-            try await database.withConnection { connection in
-                try await MigrationRunner(logger: logger).apply(on: connection)
-                try await connection.query(
+            try await database.withSession { session in
+                try await MigrationRunner(logger: logger).apply(on: session)
+                try await session.connection.query(
                     "UPDATE schema_migrations SET checksum = 'deadbeef' WHERE name = '0001_initial.sql'", logger: logger
                 )
             }
             await #expect(throws: MigrationError.self) {
-                try await database.withConnection { try await MigrationRunner(logger: logger).pending(on: $0) }
+                try await database.withSession { try await MigrationRunner(logger: logger).pending(on: $0) }
             }
         }
     }
@@ -64,7 +64,7 @@ import Testing
             let logger = self.logger
             let broken = [Migration(name: "0001_broken.sql", sql: "CREATE TABLE partial (id int); SELECT no_such_function();")]
             await #expect(throws: MigrationError.self) {
-                try await database.withConnection { try await MigrationRunner(migrations: broken, logger: logger).apply(on: $0) }
+                try await database.withSession { try await MigrationRunner(migrations: broken, logger: logger).apply(on: $0) }
             }
             let (tableExists, recorded) = try await database.withConnection { connection in
                 let exists = try await connection.query("SELECT to_regclass('partial') IS NOT NULL", logger: logger).collect().first!.decode(Bool.self)

@@ -1,4 +1,4 @@
-import CofferStore
+@_spi(Testing) import CofferStore
 import Foundation
 import Logging
 import PostgresNIO
@@ -44,6 +44,19 @@ public struct TestDatabase: Sendable {
         let database = try await connect()
         do {
             let result = try await database.withConnection(body)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    /// Runs `body` with a session on this database (for the repositories' operations).
+    public func withSession<T: Sendable>(_ body: @escaping @Sendable (StoreSession) async throws -> T) async throws -> T {
+        let database = try await connect()
+        do {
+            let result = try await database.withSession(body)
             await database.close()
             return result
         } catch {

@@ -10,6 +10,12 @@ For each scenario it
   3. replays the captured SQL with pgbench -M prepared, the same number of clients, one
      script per target;
 and prints req/s, p50/p99, the pgbench TPS, their ratio, CPU per request and RSS.
+
+Before the scenarios it loads GET /healthz with wrk the same way: the machine CPU per
+request of the HTTP path alone (no SQL, no auth). Each scenario's "limit" is what the
+machine's cores could serve if a request cost only that floor plus the machine CPU of one
+pgbench transaction of its SQL: cores / (healthz CPU/req + CPU/pgbench tx); the table shows
+it with the scenario's share of it.
 """
 import argparse
 import base64
@@ -470,6 +476,24 @@ def main():
         for scenario in scenarios:
             print(f"-- {scenario['name']}\n" + open(scenario["scripts"][0]).read())
 
+    # The HTTP floor: GET /healthz (no SQL, no auth), measured like the scenarios.
+    log("healthz: warm-up")
+    run_wrk(port, args.work, "healthz-warmup", ["/healthz"] * TARGETS, "GET", None, None, 2, args.connections)
+    cpu_before, busy_before = cpu_seconds(service.pid), machine_busy_seconds()
+    log(f"healthz: wrk, {args.duration} s, {args.connections} connections")
+    wrk = run_wrk(port, args.work, "healthz", ["/healthz"] * TARGETS, "GET", None, None, args.duration, args.connections)
+    cpu_after, busy_after = cpu_seconds(service.pid), machine_busy_seconds()
+    requests = wrk["requests"]
+    results["healthz"] = {
+        "req_s": round(requests / (wrk["duration_us"] / 1e6), 1),
+        "p50_ms": round(wrk["p50_us"] / 1000, 2), "p99_ms": round(wrk["p99_us"] / 1000, 2),
+        "machine_cpu_us_per_req": round((busy_after - busy_before) / requests * 1e6, 1),
+        "coffer_cpu_us_per_req": round((cpu_after - cpu_before) / requests * 1e6, 1),
+        "errors": sum(wrk[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")),
+    }
+    log(f"healthz: {results['healthz']['req_s']} req/s, machine CPU {results['healthz']['machine_cpu_us_per_req']} µs/req")
+    cores = os.cpu_count() or 1
+
     for scenario in scenarios:
         log(f"{scenario['name']}: warm-up")
         run_wrk(port, args.work, scenario["key"] + "-warmup", scenario["targets"], scenario["method"],
@@ -505,6 +529,11 @@ def main():
             "items_per_request": scenario.get("items", 1),
             "items_s": round(requests / seconds * scenario.get("items", 1), 1),
         }
+        # What the cores could serve at the HTTP floor plus the scenario's SQL as pgbench runs it.
+        floor_us = results["healthz"]["machine_cpu_us_per_req"] + entry["machine_cpu_us_per_pgbench_tx"]
+        entry["limit_req_s"] = round(cores / max(floor_us / 1e6, 1e-12), 1)
+        entry["share_of_limit"] = round(entry["req_s"] / entry["limit_req_s"], 3) if entry["limit_req_s"] else None
+        entry["p99_over_p50"] = round(entry["p99_ms"] / entry["p50_ms"], 2) if entry["p50_ms"] else None
         results["scenarios"].append(entry)
         log(f"{scenario['name']}: {entry['req_s']} req/s vs pgbench {entry['pgbench_tps']} TPS (ratio {entry['ratio']}), {errors} errors")
 
@@ -594,12 +623,15 @@ def print_table(results):
     print()
     print(f"Coffer service benchmark — {results['machine']['cores']} cores ({results['machine']['cpu']}), "
           f"{results['connections']} connections/clients, {results['duration_s']} s per run")
-    header = ("scenario", "SQL/req", "req/s", "p50 ms", "p99 ms", "pgbench TPS", "ratio", "coffer CPU µs/req",
-              "machine CPU µs/req", "machine µs/pgbench tx", "verify share", "RSS MB", "errors")
+    healthz = results["healthz"]
+    print(f"GET /healthz: {healthz['req_s']:.0f} req/s, machine CPU {healthz['machine_cpu_us_per_req']:.0f} µs/req (the HTTP floor)")
+    header = ("scenario", "SQL/req", "req/s", "p50 ms", "p99 ms", "pgbench TPS", "ratio", "limit req/s", "share of limit",
+              "coffer CPU µs/req", "machine CPU µs/req", "machine µs/pgbench tx", "verify share", "RSS MB", "errors")
     rows = []
     for s in results["scenarios"]:
         rows.append((s["name"], str(s["statements"]), f"{s['req_s']:.0f}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
-                     f"{s['pgbench_tps']:.0f}", f"{s['ratio']:.2f}", f"{s['coffer_cpu_us_per_req']:.0f}",
+                     f"{s['pgbench_tps']:.0f}", f"{s['ratio']:.2f}", f"{s['limit_req_s']:.0f}",
+                     "-" if s["share_of_limit"] is None else f"{s['share_of_limit']:.2f}", f"{s['coffer_cpu_us_per_req']:.0f}",
                      f"{s['machine_cpu_us_per_req']:.0f}", f"{s['machine_cpu_us_per_pgbench_tx']:.0f}",
                      "-" if s["token_verification_share"] is None else f"{s['token_verification_share'] * 100:.2f}%",
                      f"{s['rss_mb']:.0f}", str(s["errors"])))
@@ -609,6 +641,7 @@ def print_table(results):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+    print("limit = cores ÷ (machine CPU per /healthz request + machine CPU per pgbench transaction of the scenario's SQL)")
     token = next(s for s in results["scenarios"] if s["key"] == "token")
     rsa = results["openssl_rsa4096"]
     print()

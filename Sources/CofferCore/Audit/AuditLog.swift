@@ -1,7 +1,6 @@
 import CofferStore
 import Foundation
 import Logging
-import PostgresNIO
 
 /// Writes the audit trail. A successful action records its event on the connection of
 /// its own transaction, so the action and its event commit or fail together. A refused
@@ -22,9 +21,9 @@ public struct AuditLog: Sendable {
     /// Records a successful action in the caller's transaction.
     public func record(
         _ action: String, resource: String, space: String?, by principal: Principal, detail: String = "",
-        on connection: PostgresConnection
+        on session: StoreSession
     ) async throws {
-        try await repository.insert(event(action, resource: resource, space: space, principal: principal, outcome: .success, detail: detail), on: connection)
+        try await repository.insert(event(action, resource: resource, space: space, principal: principal, outcome: .success, detail: detail), on: session)
     }
 
     /// Records a refused action in a transaction of its own. Never throws: the caller is
@@ -42,7 +41,7 @@ public struct AuditLog: Sendable {
         let action = event.action
         let repository = self.repository
         do {
-            try await database.withConnection { try await repository.insert(event, on: $0) }
+            try await database.withSession { try await repository.insert(event, on: $0) }
         } catch {
             logger.warning("could not record a refused or failed action in the audit trail", metadata: ["action": "\(action)", "error": "\(error)"])
         }
@@ -72,10 +71,10 @@ public struct AuditLog: Sendable {
             filter.before = before
         }
         let (repository, owners) = (self.repository, self.owners)
-        let rows = try await database.withConnection { [filter] connection in
+        let rows = try await database.withSession { [filter] session in
             var scoped = filter
-            scoped.spaces = try await owners.spaceSubtree(of: principal.space, on: connection)
-            return try await repository.list(scoped, limit: limit + 1, on: connection)
+            scoped.spaces = try await owners.spaceSubtree(of: principal.space, on: session)
+            return try await repository.list(scoped, limit: limit + 1, on: session)
         }
         let items = Array(rows.prefix(limit))
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.id)) } : nil)

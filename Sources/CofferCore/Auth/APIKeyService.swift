@@ -37,12 +37,12 @@ public struct APIKeyService: Sendable {
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
         let record = APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret))
         let (repository, owners, audit) = (self.repository, self.owners, self.audit)
-        try await database.transaction { connection in
-            guard try await owners.spaceSubtree(of: principal.space, on: connection).contains(space) else {
+        try await database.transaction { session in
+            guard try await owners.spaceSubtree(of: principal.space, on: session).contains(space) else {
                 throw CofferError.unprocessable("space `\(space)` does not exist", code: "unknown_space")
             }
-            try await repository.insert(record, on: connection)
-            try await audit.record("api_key.create", resource: "api_key:\(id)", space: space, by: principal, detail: "role=\(role.rawValue)", on: connection)
+            try await repository.insert(record, on: session)
+            try await audit.record("api_key.create", resource: "api_key:\(id)", space: space, by: principal, detail: "role=\(role.rawValue)", on: session)
         }
         return Created(record: record, secret: secret)
     }
@@ -51,7 +51,7 @@ public struct APIKeyService: Sendable {
     /// - Throws: `unauthorized` otherwise, with one message for every cause.
     public func authenticate(id: String, secret: String) async throws -> APIKeyRecord {
         let repository = self.repository
-        let record = try await database.withConnection { try await repository.find(id: id, on: $0) }
+        let record = try await database.withSession { try await repository.find(id: id, on: $0) }
         let presented = Self.hash(secret)
         // Compare even when the id is unknown, so timing does not tell ids apart.
         let expected = record?.secretHash ?? [UInt8](repeating: 0, count: presented.count)
@@ -79,8 +79,8 @@ public struct APIKeyService: Sendable {
         let principal = Principal(apiKeyID: key.id, space: key.space, role: Role(rawValue: key.role) ?? .read, tokenID: "", expiresAt: 0, requestID: requestID)
         let audit = self.audit
         // One INSERT is atomic on its own: no BEGIN/COMMIT round trips around it.
-        try await database.withConnection { connection in
-            try await audit.record("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, on: connection)
+        try await database.withSession { session in
+            try await audit.record("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, on: session)
         }
         return issued
     }
@@ -97,9 +97,9 @@ public struct APIKeyService: Sendable {
             after = (Date(timeIntervalSince1970: seconds), String(parts[1]))
         }
         let (repository, owners) = (self.repository, self.owners)
-        let rows = try await database.withConnection { [after] connection in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            return try await repository.list(spaces: reach, after: after, limit: limit + 1, on: connection)
+        let rows = try await database.withSession { [after] session in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            return try await repository.list(spaces: reach, after: after, limit: limit + 1, on: session)
         }
         let items = Array(rows.prefix(limit))
         let next = rows.count > limit ? items.last.map { ConfigValidation.encodeCursor("\($0.createdAt.timeIntervalSince1970) \($0.id)") } : nil
@@ -111,10 +111,10 @@ public struct APIKeyService: Sendable {
     public func revoke(id: String, by principal: Principal = .commandLine) async throws {
         try await audit.authorize(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
         let (repository, owners, audit) = (self.repository, self.owners, self.audit)
-        let revoked = try await database.transaction { connection -> Bool in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            guard let space = try await repository.revoke(id: id, spaces: reach, on: connection) else { return false }
-            try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: space, by: principal, on: connection)
+        let revoked = try await database.transaction { session -> Bool in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            guard let space = try await repository.revoke(id: id, spaces: reach, on: session) else { return false }
+            try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: space, by: principal, on: session)
             return true
         }
         guard revoked else { throw CofferError.notFound("no active API key has id \(id)") }

@@ -33,7 +33,7 @@ public final class RevocationList: Sendable {
     public func refresh(from database: Database, logger: Logger) async throws {
         let since = state.withLock { $0.syncedUntil }.map { $0.addingTimeInterval(-Self.overlap) }
         let repository = APIKeyRepository(logger: logger)
-        let (ids, now) = try await database.withConnection { try await repository.revoked(since: since, on: $0) }
+        let (ids, now) = try await database.withSession { try await repository.revoked(since: since, on: $0) }
         state.withLock { state in
             state.revoked.formUnion(ids)
             state.syncedUntil = now

@@ -15,12 +15,12 @@ extension ConfigService {
             before = value
         }
         let (owners, elements) = (self.owners, self.elements)
-        let (owner, rows) = try await database.withConnection { [before] connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) > 0 else {
+        let (owner, rows) = try await database.withSession { [before] session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) > 0 else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
             }
-            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: connection))
+            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: session))
         }
         let items = try await withFreshKeys { try rows.prefix(limit).map { row in
             ConfigVersionView(
@@ -43,18 +43,18 @@ extension ConfigService {
             throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
         }
         let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
-        return try await withFreshKeys { try await self.database.transaction { connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            try await Self.lockElement(owner.uuid, configID, on: connection)
-            guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: connection) else {
+        return try await withFreshKeys { try await self.database.transaction { session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
+            guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: session) else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
             }
             let associatedData = AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
             let plaintext = try keyring.open(try SealedValue(bytes: old.sealedValue), purpose: .database, associatedData: associatedData)
             let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
-            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: connection)
-            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
-            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
+            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: session)
+            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: session)
+            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) + 1
             let now = Date()
             let record = ConfigElementRecord(
                 ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly,
@@ -62,10 +62,10 @@ extension ConfigService {
                 description: old.description, version: version, author: principal.apiKeyID,
                 createdAt: current?.createdAt ?? now, updatedAt: now
             )
-            try await elements.upsert(record, on: connection)
-            try await elements.insertVersion(record, on: connection)
+            try await elements.upsert(record, on: session)
+            try await elements.insertVersion(record, on: session)
             try await audit.record("config.restore", resource: resource, space: owner.space, by: principal,
-                                   detail: "from=\(number) version=\(version)", on: connection)
+                                   detail: "from=\(number) version=\(version)", on: session)
             let type = ConfigElementType(rawValue: record.type) ?? .environmentVariable
             return Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
         } }

@@ -3,7 +3,6 @@ import CofferStore
 import Crypto
 import Foundation
 import Logging
-import PostgresNIO
 
 /// Stacks, contexts, their config elements (with history) and attachments, and the
 /// runtime config of a stack. Every call takes the caller's principal: roles are checked
@@ -47,13 +46,13 @@ public struct ConfigService: Sendable {
         let record = OwnerRecord(kind: kind, id: input.id, name: name, space: input.space, labels: input.labels, description: input.description)
         let (owners, audit) = (self.owners, self.audit)
         do {
-            try await database.transaction { connection in
-                let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            try await database.transaction { session in
+                let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                 guard reach.contains(input.space) else {
                     throw CofferError.unprocessable("space `\(input.space)` does not exist", code: "unknown_space")
                 }
-                try await owners.insert(record, on: connection)
-                try await audit.record("\(kind.rawValue).create", resource: resource, space: input.space, by: principal, on: connection)
+                try await owners.insert(record, on: session)
+                try await audit.record("\(kind.rawValue).create", resource: resource, space: input.space, by: principal, on: session)
             }
         } catch let error as StoreError where error.code == .conflict {
             throw CofferError.conflict("a \(kind.rawValue) with id `\(input.id)` already exists")
@@ -65,8 +64,8 @@ public struct ConfigService: Sendable {
     public func owner(_ kind: OwnerKind, id: String, by principal: Principal) async throws -> OwnerRecord {
         try principal.require(.metadata)
         let owners = self.owners
-        return try await database.withConnection { connection in
-            try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: connection)
+        return try await database.withSession { session in
+            try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
         }
     }
 
@@ -75,9 +74,9 @@ public struct ConfigService: Sendable {
         try principal.require(.metadata)
         let after = try ConfigValidation.decodeCursor(cursor)
         let owners = self.owners
-        let rows = try await database.withConnection { connection in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            return try await owners.list(kind: kind, spaces: reach, after: after, limit: limit + 1, on: connection)
+        let rows = try await database.withSession { session in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            return try await owners.list(kind: kind, spaces: reach, after: after, limit: limit + 1, on: session)
         }
         let items = Array(rows.prefix(limit))
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.id) } : nil)
@@ -93,23 +92,23 @@ public struct ConfigService: Sendable {
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         if let labels = patch.labels { try ConfigValidation.checkLabels(labels) }
         let (owners, spaces, attachments, audit) = (self.owners, self.spaces, self.attachments, self.audit)
-        return try await database.transaction { connection in
-            var owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: connection)
+        return try await database.transaction { session in
+            var owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
             var detail = ""
             if let target = patch.space, target != owner.space {
-                let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+                let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                 guard reach.contains(target) else {
                     throw CofferError.unprocessable("space `\(target)` does not exist", code: "unknown_space")
                 }
                 switch kind {
                 case .stack:
-                    let above = try await spaces.ancestry(of: target, on: connection)
-                    if let stranded = try await attachments.attachments(of: owner.uuid, on: connection).first(where: { !above.contains($0.contextSpace) }) {
+                    let above = try await spaces.ancestry(of: target, on: session)
+                    if let stranded = try await attachments.attachments(of: owner.uuid, on: session).first(where: { !above.contains($0.contextSpace) }) {
                         throw CofferError.conflict("attached context `\(stranded.contextID)` would lie outside space `\(target)` and its parents; detach it first")
                     }
                 case .context:
-                    let below = try await owners.spaceSubtree(of: target, on: connection)
-                    if let stranded = try await owners.stacksAttached(to: owner.uuid, on: connection).first(where: { !below.contains($0.space) }) {
+                    let below = try await owners.spaceSubtree(of: target, on: session)
+                    if let stranded = try await owners.stacksAttached(to: owner.uuid, on: session).first(where: { !below.contains($0.space) }) {
                         throw CofferError.conflict("attached stack `\(stranded.id)` would lie outside space `\(target)` and its descendants; detach it first")
                     }
                 }
@@ -120,8 +119,8 @@ public struct ConfigService: Sendable {
             if let labels = patch.labels { owner.labels = labels }
             if let description = patch.description { owner.description = description }
             owner.updatedAt = Date()
-            try await owners.update(owner, on: connection)
-            try await audit.record("\(kind.rawValue).update", resource: resource, space: owner.space, by: principal, detail: detail, on: connection)
+            try await owners.update(owner, on: session)
+            try await audit.record("\(kind.rawValue).update", resource: resource, space: owner.space, by: principal, detail: detail, on: session)
             return owner
         }
     }
@@ -131,10 +130,10 @@ public struct ConfigService: Sendable {
         let resource = "\(kind.rawValue):\(id)"
         try await audit.authorize(principal, .write, action: "\(kind.rawValue).delete", resource: resource, space: nil)
         let (owners, audit) = (self.owners, self.audit)
-        try await database.transaction { connection in
-            let owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: connection)
-            _ = try await owners.delete(kind: kind, id: id, spaces: [owner.space], on: connection)
-            try await audit.record("\(kind.rawValue).delete", resource: resource, space: owner.space, by: principal, on: connection)
+        try await database.transaction { session in
+            let owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
+            _ = try await owners.delete(kind: kind, id: id, spaces: [owner.space], on: session)
+            try await audit.record("\(kind.rawValue).delete", resource: resource, space: owner.space, by: principal, on: session)
         }
     }
 
@@ -152,21 +151,21 @@ public struct ConfigService: Sendable {
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
         let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
-        return try await withFreshKeys { try await self.database.transaction { connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            try await Self.lockElement(owner.uuid, configID, on: connection)
-            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: connection)
+        return try await withFreshKeys { try await self.database.transaction { session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
+            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: session)
             if let current, current.checksum == checksum, current.type == input.type.rawValue,
                current.writeOnly == input.writeOnly, current.description == input.description {
                 try await audit.record("config.put", resource: resource, space: owner.space, by: principal,
-                                       detail: "version=\(current.version) unchanged", on: connection)
+                                       detail: "version=\(current.version) unchanged", on: session)
                 return (Self.view(current, value: input.writeOnly ? nil : input.value), false)
             }
-            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: connection) + 1
+            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) + 1
             let sealed = try keyring.seal(
                 plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
             )
-            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: connection)
+            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: session)
             let now = Date()
             let record = ConfigElementRecord(
                 ownerID: owner.uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
@@ -174,9 +173,9 @@ public struct ConfigService: Sendable {
                 description: input.description, version: version, author: principal.apiKeyID,
                 createdAt: current?.createdAt ?? now, updatedAt: now
             )
-            let created = try await elements.upsert(record, on: connection)
-            try await elements.insertVersion(record, on: connection)
-            try await audit.record("config.put", resource: resource, space: owner.space, by: principal, detail: "version=\(version)", on: connection)
+            let created = try await elements.upsert(record, on: session)
+            try await elements.insertVersion(record, on: session)
+            try await audit.record("config.put", resource: resource, space: owner.space, by: principal, detail: "version=\(version)", on: session)
             return (Self.view(record, value: input.writeOnly ? nil : input.value), created)
         } }
     }
@@ -185,9 +184,9 @@ public struct ConfigService: Sendable {
     public func listElements(_ kind: OwnerKind, ownerID: String, by principal: Principal) async throws -> [ConfigElementView] {
         try principal.require(.read)
         let (owners, elements) = (self.owners, self.elements)
-        let (owner, rows) = try await database.withConnection { connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            return (owner, try await elements.elements(of: [owner.uuid], on: connection))
+        let (owner, rows) = try await database.withSession { session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            return (owner, try await elements.elements(of: [owner.uuid], on: session))
         }
         return try await withFreshKeys {
             try rows.map { row in Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid)) }
@@ -198,8 +197,8 @@ public struct ConfigService: Sendable {
     public func element(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws -> ConfigElementView {
         try principal.require(.read)
         let elements = self.elements
-        let found = try await database.withConnection { connection in
-            try await elements.findInReach(kind: kind.rawValue, ownerID: ownerID, configID: configID, reachFrom: principal.space, on: connection)
+        let found = try await database.withSession { session in
+            try await elements.findInReach(kind: kind.rawValue, ownerID: ownerID, configID: configID, reachFrom: principal.space, on: session)
         }
         guard let found else { throw Self.notFound(kind, ownerID) }
         guard let row = found.element else {
@@ -215,13 +214,13 @@ public struct ConfigService: Sendable {
         let resource = Self.elementResource(kind, ownerID, configID)
         try await audit.authorize(principal, .write, action: "config.delete", resource: resource, space: nil)
         let (owners, elements, audit) = (self.owners, self.elements, self.audit)
-        try await database.transaction { connection in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: connection)
-            try await Self.lockElement(owner.uuid, configID, on: connection)
-            guard try await elements.delete(ownerID: owner.uuid, configID: configID, on: connection) else {
+        try await database.transaction { session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
+            guard try await elements.delete(ownerID: owner.uuid, configID: configID, on: session) else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
             }
-            try await audit.record("config.delete", resource: resource, space: owner.space, by: principal, on: connection)
+            try await audit.record("config.delete", resource: resource, space: owner.space, by: principal, on: session)
         }
     }
 
@@ -236,17 +235,17 @@ public struct ConfigService: Sendable {
             throw CofferError.invalidInput("priority must be an integer from 0 to 1000000", code: "invalid_priority")
         }
         let (owners, spaces, attachments, audit) = (self.owners, self.spaces, self.attachments, self.audit)
-        try await database.transaction { connection in
-            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: connection)
-            let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: connection)
-            guard try await spaces.ancestry(of: stack.space, on: connection).contains(context.space) else {
+        try await database.transaction { session in
+            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: session)
+            let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: session)
+            guard try await spaces.ancestry(of: stack.space, on: session).contains(context.space) else {
                 throw CofferError.unprocessable(
                     "context `\(contextID)` (space `\(context.space)`) is not in the space of stack `\(stackID)` or above it",
                     code: "context_out_of_reach"
                 )
             }
-            try await attachments.attach(stack: stack.uuid, context: context.uuid, priority: Int32(priority), on: connection)
-            try await audit.record("attachment.put", resource: resource, space: stack.space, by: principal, detail: "priority=\(priority)", on: connection)
+            try await attachments.attach(stack: stack.uuid, context: context.uuid, priority: Int32(priority), on: session)
+            try await audit.record("attachment.put", resource: resource, space: stack.space, by: principal, detail: "priority=\(priority)", on: session)
         }
     }
 
@@ -255,13 +254,13 @@ public struct ConfigService: Sendable {
         let resource = "stack:\(stackID)/contexts/\(contextID)"
         try await audit.authorize(principal, .write, action: "attachment.delete", resource: resource, space: nil)
         let (owners, attachments, audit) = (self.owners, self.attachments, self.audit)
-        try await database.transaction { connection in
-            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: connection)
-            let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: connection)
-            guard try await attachments.detach(stack: stack.uuid, context: context.uuid, on: connection) else {
+        try await database.transaction { session in
+            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: session)
+            let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: session)
+            guard try await attachments.detach(stack: stack.uuid, context: context.uuid, on: session) else {
                 throw CofferError.notFound("context `\(contextID)` is not attached to stack `\(stackID)`")
             }
-            try await audit.record("attachment.delete", resource: resource, space: stack.space, by: principal, on: connection)
+            try await audit.record("attachment.delete", resource: resource, space: stack.space, by: principal, on: session)
         }
     }
 
@@ -276,20 +275,20 @@ public struct ConfigService: Sendable {
         let resource = "stack:\(stackID)/runtime-config"
         try await audit.authorize(principal, .worker, action: "runtime_config.read", resource: resource, space: nil)
         let (owners, spaces, elements, attachments, audit) = (self.owners, self.spaces, self.elements, self.attachments, self.audit)
-        let (sources, rows) = try await database.transaction { connection in
-            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: connection)
-            let attached = try await attachments.attachments(of: stack.uuid, on: connection)
-            let ancestry = try await spaces.ancestry(of: stack.space, on: connection)
+        let (sources, rows) = try await database.transaction { session in
+            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: session)
+            let attached = try await attachments.attachments(of: stack.uuid, on: session)
+            let ancestry = try await spaces.ancestry(of: stack.space, on: session)
             let automatic = try await owners.contexts(
                 inSpaces: ancestry, withAnyLabel: ["autoattach:*"] + stack.labels.map { "autoattach:\($0)" },
-                excluding: attached.map(\.contextUUID), on: connection
+                excluding: attached.map(\.contextUUID), on: session
             )
             let sources = [(stack.uuid, "stack")]
                 + attached.map { ($0.contextUUID, "context:\($0.contextID)") }
                 + automatic.map { ($0.uuid, "context:\($0.id)") }
-            let rows = try await elements.elements(of: sources.map(\.0), on: connection)
+            let rows = try await elements.elements(of: sources.map(\.0), on: session)
             try await audit.record("runtime_config.read", resource: resource, space: stack.space, by: principal,
-                                   detail: "contexts=\(sources.count - 1)", on: connection)
+                                   detail: "contexts=\(sources.count - 1)", on: session)
             return (sources, rows)
         }
         let byOwner = Dictionary(grouping: rows, by: \.ownerID)
@@ -339,19 +338,10 @@ public struct ConfigService: Sendable {
         "\(kind.rawValue):\(ownerID)/config/\(configID)"
     }
 
-    /// Serialises writers of one element for the rest of the transaction, so versions
-    /// stay contiguous.
-    static func lockElement(_ owner: UUID, _ configID: String, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            "SELECT pg_advisory_xact_lock(hashtextextended(\(owner.uuidString + "/" + configID), 7102318))",
-            logger: Logger(label: "coffer.config")
-        )
-    }
-
     static func findOwner(
-        _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, on connection: PostgresConnection
+        _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, on session: StoreSession
     ) async throws -> OwnerRecord {
-        guard let owner = try await owners.find(kind: kind, id: id, reachFrom: principal.space, on: connection) else {
+        guard let owner = try await owners.find(kind: kind, id: id, reachFrom: principal.space, on: session) else {
             throw notFound(kind, id)
         }
         return owner

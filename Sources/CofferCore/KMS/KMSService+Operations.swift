@@ -3,7 +3,6 @@ import CofferStore
 import Crypto
 import Foundation
 import Logging
-import PostgresNIO
 
 /// The operations of the KMS API: encrypt, decrypt, rewrap and datakey, single or batched.
 extension KMSService {
@@ -49,8 +48,8 @@ extension KMSService {
         let latestNeeded = operation != .decrypt
         let wanted = versions.sorted()
         let (key, material) = try await withFreshKeys { () -> (KMSKeyRecord, [Int32: SymmetricKey]) in
-            let found = try await database.withConnection { connection in
-                try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: wanted, latest: latestNeeded, on: connection)
+            let found = try await database.withSession { session in
+                try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: wanted, latest: latestNeeded, on: session)
             }
             guard let (key, sealed) = found else { throw Self.notFound(name) }
             var material: [Int32: SymmetricKey] = [:]
@@ -88,7 +87,7 @@ extension KMSService {
         let event = AuditRecord(actor: principal.apiKeyID, actorSpace: principal.space, action: action, resource: resource, space: key.space,
                                 requestID: principal.requestID, outcome: failed == 0 ? .success : .failure, detail: detail)
         let repository = AuditRepository(logger: logger)
-        try await database.withConnection { try await repository.insert(event, on: $0) }
+        try await database.withSession { try await repository.insert(event, on: $0) }
         return outcomes
     }
 

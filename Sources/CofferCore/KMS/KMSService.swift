@@ -3,7 +3,6 @@ import CofferStore
 import Crypto
 import Foundation
 import Logging
-import PostgresNIO
 
 /// Coffer as a KMS for applications: named keys in a space whose material is random,
 /// versioned, sealed under the key-encryption key and never returned; encrypt, decrypt,
@@ -56,16 +55,16 @@ public struct KMSService: Sendable {
                 let record = KMSKeyRecord(name: input.name, space: space, algorithm: algorithm.rawValue, description: input.description,
                                           createdBy: principal.apiKeyID)
                 let (kekVersion, sealed) = try keyring.sealKMSKey(SymmetricKey(size: algorithm.keySize), keyID: record.uuid, version: 1)
-                try await database.transaction { connection in
-                    let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+                try await database.transaction { session in
+                    let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                     guard reach.contains(space) else {
                         throw CofferError.unprocessable("space `\(space)` does not exist", code: "unknown_space")
                     }
-                    try await self.confirmActiveKEK(kekVersion, on: connection)
+                    try await self.confirmActiveKEK(kekVersion, on: session)
                     try await keys.insert(record, firstVersion: KMSKeyVersionRecord(keyID: record.uuid, version: 1, kekVersion: Int32(kekVersion), sealedKey: sealed),
-                                          on: connection)
+                                          on: session)
                     try await audit.record("kms_key.create", resource: resource, space: space, by: principal,
-                                           detail: "algorithm=\(algorithm.rawValue) version=1", on: connection)
+                                           detail: "algorithm=\(algorithm.rawValue) version=1", on: session)
                 }
                 return record
             }
@@ -78,8 +77,8 @@ public struct KMSService: Sendable {
     public func key(name: String, by principal: Principal) async throws -> KMSKeyRecord {
         try principal.require(.metadata)
         let keys = self.keys
-        let found = try await database.withConnection { connection in
-            try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: [], latest: false, on: connection)
+        let found = try await database.withSession { session in
+            try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: [], latest: false, on: session)
         }
         guard let (key, _) = found else { throw Self.notFound(name) }
         return key
@@ -90,9 +89,9 @@ public struct KMSService: Sendable {
         try principal.require(.metadata)
         let after = try ConfigValidation.decodeCursor(cursor)
         let (keys, owners) = (self.keys, self.owners)
-        let rows = try await database.withConnection { connection in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            return try await keys.list(spaces: reach, after: after, limit: limit + 1, on: connection)
+        let rows = try await database.withSession { session in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            return try await keys.list(spaces: reach, after: after, limit: limit + 1, on: session)
         }
         let items = Array(rows.prefix(limit))
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.name) } : nil)
@@ -104,8 +103,8 @@ public struct KMSService: Sendable {
         try await audit.authorize(principal, .admin, action: "kms_key.update", resource: resource, space: nil)
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         let (keys, audit) = (self.keys, self.audit)
-        return try await database.transaction { connection in
-            guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: connection) else { throw Self.notFound(name) }
+        return try await database.transaction { session in
+            guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
             var changes: [String] = []
             if let minimum = patch.minDecryptionVersion {
                 guard minimum >= 1, minimum <= Int(key.latestVersion) else {
@@ -122,9 +121,9 @@ public struct KMSService: Sendable {
             }
             if let description = patch.description { key.description = description }
             key.updatedAt = Date()
-            try await keys.update(key, on: connection)
+            try await keys.update(key, on: session)
             try await audit.record("kms_key.update", resource: resource, space: key.space, by: principal,
-                                   detail: changes.joined(separator: " "), on: connection)
+                                   detail: changes.joined(separator: " "), on: session)
             return key
         }
     }
@@ -135,17 +134,17 @@ public struct KMSService: Sendable {
         try await audit.authorize(principal, .admin, action: "kms_key.rotate", resource: resource, space: nil)
         let (keys, audit, keyring) = (self.keys, self.audit, self.keyring)
         return try await withFreshKeys {
-            try await database.transaction { connection in
-                guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: connection) else { throw Self.notFound(name) }
+            try await database.transaction { session in
+                guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
                 let algorithm = KMSAlgorithm(rawValue: key.algorithm) ?? .aes256GCM
                 let next = key.latestVersion + 1
                 let (kekVersion, sealed) = try keyring.sealKMSKey(SymmetricKey(size: algorithm.keySize), keyID: key.uuid, version: UInt32(next))
-                try await self.confirmActiveKEK(kekVersion, on: connection)
-                try await keys.insertVersion(KMSKeyVersionRecord(keyID: key.uuid, version: next, kekVersion: Int32(kekVersion), sealedKey: sealed), on: connection)
+                try await self.confirmActiveKEK(kekVersion, on: session)
+                try await keys.insertVersion(KMSKeyVersionRecord(keyID: key.uuid, version: next, kekVersion: Int32(kekVersion), sealedKey: sealed), on: session)
                 key.latestVersion = next
                 key.updatedAt = Date()
-                try await keys.update(key, on: connection)
-                try await audit.record("kms_key.rotate", resource: resource, space: key.space, by: principal, detail: "version=\(next)", on: connection)
+                try await keys.update(key, on: session)
+                try await audit.record("kms_key.rotate", resource: resource, space: key.space, by: principal, detail: "version=\(next)", on: session)
                 return key
             }
         }
@@ -163,10 +162,10 @@ public struct KMSService: Sendable {
             )
         }
         let (keys, audit) = (self.keys, self.audit)
-        let erased = try await database.transaction { connection in
-            guard let key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: connection) else { throw Self.notFound(name) }
-            let erased = try await keys.delete(key.uuid, on: connection)
-            try await audit.record("kms_key.delete", resource: resource, space: key.space, by: principal, detail: "versions_erased=\(erased)", on: connection)
+        let erased = try await database.transaction { session in
+            guard let key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
+            let erased = try await keys.delete(key.uuid, on: session)
+            try await audit.record("kms_key.delete", resource: resource, space: key.space, by: principal, detail: "versions_erased=\(erased)", on: session)
             return erased
         }
         logger.info("KMS key deleted; its material is erased", metadata: ["kms_key": "\(name)", "versions": "\(erased)"])
@@ -182,8 +181,8 @@ public struct KMSService: Sendable {
 
     /// Inside a write's transaction: the key-encryption key that sealed new material is
     /// still the active one (held against a rotation until commit); otherwise reload.
-    func confirmActiveKEK(_ version: UInt32, on connection: PostgresConnection) async throws {
-        guard try await keyLifecycle.isActiveKeyEncryptionKey(version: Int32(version), on: connection) else { throw StaleKeyring() }
+    func confirmActiveKEK(_ version: UInt32, on session: StoreSession) async throws {
+        guard try await keyLifecycle.isActiveKeyEncryptionKey(version: Int32(version), on: session) else { throw StaleKeyring() }
     }
 
     /// Runs `body` again with freshly loaded keys when another process rotated the

@@ -4,7 +4,6 @@ import CofferStore
 import Crypto
 import Foundation
 import Logging
-import PostgresNIO
 import Synchronization
 
 /// The stored key hierarchy under one root: first-time creation of the key-encryption
@@ -39,9 +38,9 @@ public struct KeyHierarchy: Sendable {
     /// - Returns: false when none is stored yet.
     /// - Throws: ``CofferError`` of kind `rootKeyMismatch` when the root is the wrong one.
     @discardableResult
-    public func verifyRoot(on connection: PostgresConnection) async throws -> Bool {
-        guard try await keys.keyTablesExist(on: connection) else { return false }
-        let stored = try await keys.keyEncryptionKeys(on: connection)
+    public func verifyRoot(on session: StoreSession) async throws -> Bool {
+        guard try await keys.keyTablesExist(on: session) else { return false }
+        let stored = try await keys.keyEncryptionKeys(on: session)
         guard let active = stored.last(where: { $0.state == "active" }) else { return false }
         _ = try await unwrap(active)
         return true
@@ -49,8 +48,8 @@ public struct KeyHierarchy: Sendable {
 
     /// Creates the key-encryption key and the first data keys if none exist (in one
     /// transaction), otherwise verifies the root. Call with the migration lock held.
-    public func ensure(on connection: PostgresConnection) async throws -> SetupOutcome {
-        if try await verifyRoot(on: connection) { return .verified }
+    public func ensure(on session: StoreSession) async throws -> SetupOutcome {
+        if try await verifyRoot(on: session) { return .verified }
 
         var kek = [UInt8](repeating: 0, count: 32)
         kek.withUnsafeMutableBytes { SystemRandomNumberGenerator.fill($0) }
@@ -58,11 +57,11 @@ public struct KeyHierarchy: Sendable {
         let kekKey = SymmetricKey(data: kek)
         let kekVersion: UInt32 = 1
 
-        try await connection.query("BEGIN", logger: logger)
-        do {
+        let keys = self.keys
+        try await session.transaction { session in
             try await keys.insertKeyEncryptionKey(
                 version: Int32(kekVersion), rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID,
-                wrappedKey: wrapped, state: "active", on: connection
+                wrappedKey: wrapped, state: "active", on: session
             )
             for purpose in DataKeyPurpose.allCases {
                 let dataKey = SymmetricKey(size: .bits256)
@@ -74,13 +73,9 @@ public struct KeyHierarchy: Sendable {
                 }
                 try await keys.insertDataKey(
                     purpose: purpose.rawValue, version: 1, kekVersion: Int32(kekVersion),
-                    sealedKey: sealed.bytes, state: "active", on: connection
+                    sealedKey: sealed.bytes, state: "active", on: session
                 )
             }
-            try await connection.query("COMMIT", logger: logger)
-        } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
-            throw StoreError.map(error)
         }
         logger.info("created key-encryption key and data keys", metadata: [
             "kek_version": "\(kekVersion)", "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)",
@@ -93,18 +88,18 @@ public struct KeyHierarchy: Sendable {
     /// statements: call it inside `Database.snapshot` or a transaction.
     /// - Throws: `rootKeyMismatch` if the root does not open the key-encryption key;
     ///   `unavailable` if keys have not been set up (`coffer migrate` not run).
-    public func loadKeyring(on connection: PostgresConnection) async throws -> Keyring {
-        guard try await keys.keyTablesExist(on: connection) else {
+    public func loadKeyring(on session: StoreSession) async throws -> Keyring {
+        guard try await keys.keyTablesExist(on: session) else {
             throw CofferError.unavailable("the database has no Coffer schema; run `coffer migrate` first")
         }
-        let keks = try await keys.keyEncryptionKeys(on: connection)
+        let keks = try await keys.keyEncryptionKeys(on: session)
         guard keks.contains(where: { $0.state == "active" }) else {
             throw CofferError.unavailable("no key-encryption key is stored; run `coffer migrate` first")
         }
-        let dataKeyRows = try await keys.dataKeys(on: connection)
+        let dataKeyRows = try await keys.dataKeys(on: session)
         // Data keys and named KMS keys are sealed under key-encryption keys; new KMS key
         // versions are sealed under the active one.
-        let kmsKEKs = try await KMSKeyRepository(logger: logger).keyEncryptionKeyVersions(on: connection)
+        let kmsKEKs = try await KMSKeyRepository(logger: logger).keyEncryptionKeyVersions(on: session)
         let neededKEKs = Set(dataKeyRows.filter { $0.sealedKey != nil }.map(\.kekVersion)).union(kmsKEKs)
         var unwrapped: [Int32: SymmetricKey] = [:]
         for kek in keks where neededKEKs.contains(kek.version) || kek.state == "active" {

@@ -2,7 +2,6 @@ import CofferCrypto
 import CofferStore
 import Foundation
 import Logging
-import PostgresNIO
 
 /// Destroying key versions: a job per data key version that re-encrypts what it seals, in
 /// batches, then erases it; run by one process at a time under an advisory lock.
@@ -19,40 +18,40 @@ extension KeyLifecycle {
             throw CofferError.invalidInput("a key version id looks like `database-v2` or `kek-v1` (see `coffer keys list`)", code: "invalid_key_version")
         }
         let (keys, lifecycle, audit) = (self.keys, self.lifecycle, self.audit)
-        let job = try await database.transaction { connection -> DestructionJobRecord? in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Logger(label: "coffer.keys"))
+        let job = try await database.transaction { session -> DestructionJobRecord? in
+            try await lifecycle.lockKeyChanges(on: session)
             if purpose == "kek" {
-                guard let kek = try await keys.keyEncryptionKeys(on: connection).first(where: { $0.version == version }) else {
+                guard let kek = try await keys.keyEncryptionKeys(on: session).first(where: { $0.version == version }) else {
                     throw CofferError.notFound("key version \(id) does not exist")
                 }
                 guard kek.state == "retired" else {
                     throw CofferError.conflict(kek.state == "active" ? "\(id) is active; rotate first" : "\(id) is already destroyed")
                 }
-                let users = try await keys.dataKeys(on: connection).filter { $0.kekVersion == version && $0.sealedKey != nil }
+                let users = try await keys.dataKeys(on: session).filter { $0.kekVersion == version && $0.sealedKey != nil }
                 guard users.isEmpty else {
                     throw CofferError.conflict("\(id) still seals \(users.count) data key version(s); run `coffer keys rotate --rewrap` first")
                 }
-                let kmsUsers = try await KMSKeyRepository(logger: Logger(label: "coffer.keys")).countSealed(kekVersion: version, on: connection)
+                let kmsUsers = try await KMSKeyRepository(logger: Logger(label: "coffer.keys")).countSealed(kekVersion: version, on: session)
                 guard kmsUsers == 0 else {
                     throw CofferError.conflict("\(id) still seals \(kmsUsers) KMS key version(s); run `coffer keys rotate --rewrap` first")
                 }
-                _ = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: connection)
-                try await lifecycle.bumpGeneration(on: connection)
-                try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, on: connection)
+                _ = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: session)
+                try await lifecycle.bumpGeneration(on: session)
+                try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, on: session)
                 return nil
             }
-            guard let dek = try await keys.dataKeys(on: connection).first(where: { $0.purpose == purpose && $0.version == version }) else {
+            guard let dek = try await keys.dataKeys(on: session).first(where: { $0.purpose == purpose && $0.version == version }) else {
                 throw CofferError.notFound("key version \(id) does not exist")
             }
-            if let running = try await lifecycle.jobs(running: true, on: connection).first(where: { $0.purpose == purpose && $0.version == version }) {
+            if let running = try await lifecycle.jobs(running: true, on: session).first(where: { $0.purpose == purpose && $0.version == version }) {
                 return running
             }
             guard dek.state == "retired" else {
                 throw CofferError.conflict(dek.state == "active" ? "\(id) is the active version; rotate first, then destroy it" : "\(id) is already destroyed")
             }
-            let total = purpose == DataKeyPurpose.database.rawValue ? try await lifecycle.countSealed(dekVersion: version, on: connection) : 0
-            let job = try await lifecycle.insertJob(purpose: purpose, version: version, total: total, requestedBy: principal.apiKeyID, on: connection)
-            try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, detail: "job=\(job.id) values=\(total)", on: connection)
+            let total = purpose == DataKeyPurpose.database.rawValue ? try await lifecycle.countSealed(dekVersion: version, on: session) : 0
+            let job = try await lifecycle.insertJob(purpose: purpose, version: version, total: total, requestedBy: principal.apiKeyID, on: session)
+            try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, detail: "job=\(job.id) values=\(total)", on: session)
             return job
         }
         if job == nil { try await reload() }
@@ -66,17 +65,17 @@ extension KeyLifecycle {
     @discardableResult
     public func runPendingJobs(shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> [Int64] {
         let lifecycle = self.lifecycle
-        let pending = try await database.withConnection { try await lifecycle.jobs(running: true, on: $0) }
+        let pending = try await database.withSession { try await lifecycle.jobs(running: true, on: $0) }
         var finished: [Int64] = []
         for job in pending.reversed() {
-            let ran = try await database.withDedicatedConnection { connection -> Bool in
-                guard try await lifecycle.tryLockJob(job.id, on: connection) else { return false }
+            let ran = try await database.withDedicatedSession { session -> Bool in
+                guard try await lifecycle.tryLockJob(job.id, on: session) else { return false }
                 do {
-                    try await self.run(job, on: connection, shouldStop: shouldStop)
-                    try? await lifecycle.unlockJob(job.id, on: connection)
+                    try await self.run(job, on: session, shouldStop: shouldStop)
+                    try? await lifecycle.unlockJob(job.id, on: session)
                     return true
                 } catch {
-                    try? await lifecycle.unlockJob(job.id, on: connection)
+                    try? await lifecycle.unlockJob(job.id, on: session)
                     throw error
                 }
             }
@@ -85,16 +84,16 @@ extension KeyLifecycle {
         return finished
     }
 
-    private func run(_ job: DestructionJobRecord, on connection: PostgresConnection, shouldStop: @Sendable () -> Bool) async throws {
+    private func run(_ job: DestructionJobRecord, on session: StoreSession, shouldStop: @Sendable () -> Bool) async throws {
         // Another process may have finished it between listing and locking.
-        guard try await lifecycle.job(id: job.id, on: connection)?.state == "running" else { return }
+        guard try await lifecycle.job(id: job.id, on: session)?.state == "running" else { return }
         logger.info("destruction job running", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(job.version)"])
         let version = job.version
         if job.purpose == DataKeyPurpose.database.rawValue {
             while true {
-                let moved = try await inTransaction(on: connection) {
-                    var rows = try await self.lifecycle.lockCurrentValues(dekVersion: version, limit: self.batchSize, on: connection)
-                    if rows.isEmpty { rows = try await self.lifecycle.lockHistoryValues(dekVersion: version, limit: self.batchSize, on: connection) }
+                let moved = try await inTransaction(on: session) {
+                    var rows = try await self.lifecycle.lockCurrentValues(dekVersion: version, limit: self.batchSize, on: session)
+                    if rows.isEmpty { rows = try await self.lifecycle.lockHistoryValues(dekVersion: version, limit: self.batchSize, on: session) }
                     guard !rows.isEmpty else { return 0 }
                     var activeVersion: Int32?
                     for row in rows {
@@ -102,14 +101,14 @@ extension KeyLifecycle {
                         let plaintext = try self.keyring.open(try SealedValue(bytes: row.sealedValue), purpose: .database, associatedData: associatedData)
                         let sealed = try self.keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
                         if activeVersion != Int32(sealed.keyVersion) {
-                            guard try await self.lifecycle.isActiveDataKey(purpose: job.purpose, version: Int32(sealed.keyVersion), on: connection),
+                            guard try await self.lifecycle.isActiveDataKey(purpose: job.purpose, version: Int32(sealed.keyVersion), on: session),
                                   sealed.keyVersion != UInt32(version)
                             else { throw StaleKeyring() }
                             activeVersion = Int32(sealed.keyVersion)
                         }
-                        try await self.lifecycle.replaceSealed(row, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), on: connection)
+                        try await self.lifecycle.replaceSealed(row, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), on: session)
                     }
-                    try await self.lifecycle.addProgress(job: job.id, done: Int64(rows.count), on: connection)
+                    try await self.lifecycle.addProgress(job: job.id, done: Int64(rows.count), on: session)
                     return rows.count
                 }
                 if moved == 0 { break }
@@ -121,16 +120,16 @@ extension KeyLifecycle {
             }
         }
         // Final check with writers blocked: nothing names the version any more.
-        let erased = try await inTransaction(on: connection) {
-            try await self.lifecycle.lockValueTables(on: connection)
-            guard try await self.lifecycle.countSealed(dekVersion: version, on: connection) == 0 || job.purpose != DataKeyPurpose.database.rawValue else {
+        let erased = try await inTransaction(on: session) {
+            try await self.lifecycle.lockValueTables(on: session)
+            guard try await self.lifecycle.countSealed(dekVersion: version, on: session) == 0 || job.purpose != DataKeyPurpose.database.rawValue else {
                 return false
             }
-            try await self.lifecycle.eraseDataKey(purpose: job.purpose, version: version, on: connection)
-            try await self.lifecycle.finishJob(job.id, state: "completed", on: connection)
-            try await self.lifecycle.bumpGeneration(on: connection)
+            try await self.lifecycle.eraseDataKey(purpose: job.purpose, version: version, on: session)
+            try await self.lifecycle.finishJob(job.id, state: "completed", on: session)
+            try await self.lifecycle.bumpGeneration(on: session)
             try await self.audit.record("keys.destroyed", resource: "key:\(job.purpose)-v\(version)", space: "root", by: .system,
-                                        detail: "job=\(job.id)", on: connection)
+                                        detail: "job=\(job.id)", on: session)
             return true
         }
         if erased {
@@ -139,15 +138,12 @@ extension KeyLifecycle {
         }
     }
 
-    /// BEGIN … COMMIT on a connection this process holds (a job's).
-    private func inTransaction<T: Sendable>(on connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
-        try await connection.query("BEGIN", logger: logger)
+    /// A transaction on the job's own session; a stale keyring is reloaded before the
+    /// error reaches the caller.
+    private func inTransaction<T: Sendable>(on session: StoreSession, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
-            let result = try await body()
-            try await connection.query("COMMIT", logger: logger)
-            return result
+            return try await session.transaction { _ in try await body() }
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
             if error is StaleKeyring { try await reload() }
             throw error
         }

@@ -4,7 +4,6 @@ import CofferStore
 import Crypto
 import Foundation
 import Logging
-import PostgresNIO
 import Synchronization
 
 /// One key version as `coffer keys list` and `GET /api/v1/keys` show it.
@@ -44,9 +43,6 @@ public struct RootMigrationResult: Sendable, Equatable {
 /// resumable re-encryption job, automatic data key rotation, reloading the keyring when
 /// another process changed keys, and root key migration.
 public final class KeyLifecycle: Sendable {
-    /// Serialises key changes across processes (transaction-level advisory lock).
-    static let lockKey: Int64 = 7_102_318_003
-
     let database: Database
     let hierarchy: KeyHierarchy
     public let keyring: Keyring
@@ -79,10 +75,10 @@ public final class KeyLifecycle: Sendable {
     public func list(by principal: Principal = .commandLine) async throws -> [KeyVersionView] {
         try await authorize(principal, action: "keys.list")
         let (keys, lifecycle) = (self.keys, self.lifecycle)
-        return try await database.withConnection { connection in
-            let keks = try await keys.keyEncryptionKeys(on: connection)
-            let deks = try await keys.dataKeys(on: connection)
-            let counts = try await lifecycle.valueCounts(on: connection)
+        return try await database.withSession { session in
+            let keks = try await keys.keyEncryptionKeys(on: session)
+            let deks = try await keys.dataKeys(on: session)
+            let counts = try await lifecycle.valueCounts(on: session)
             var views = keks.map { kek in
                 KeyVersionView(id: "kek-v\(kek.version)", purpose: "kek", version: Int(kek.version), state: kek.state,
                                createdAt: kek.createdAt, root: "\(kek.rootType):\(kek.rootKeyID)")
@@ -99,7 +95,7 @@ public final class KeyLifecycle: Sendable {
     public func jobs(by principal: Principal = .commandLine) async throws -> [DestructionJobRecord] {
         try await authorize(principal, action: "keys.jobs")
         let lifecycle = self.lifecycle
-        return try await database.withConnection { try await lifecycle.jobs(on: $0) }
+        return try await database.withSession { try await lifecycle.jobs(on: $0) }
     }
 
     // MARK: Rotation
@@ -115,26 +111,26 @@ public final class KeyLifecycle: Sendable {
         let wrapped = try await hierarchy.root.wrap(kek)
         let newKEK = SymmetricKey(data: kek)
         let (keys, lifecycle, hierarchy, audit, root) = (self.keys, self.lifecycle, self.hierarchy, self.audit, hierarchy.root)
-        let result = try await database.transaction { connection -> RotationResult in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Logger(label: "coffer.keys"))
-            let keks = try await keys.keyEncryptionKeys(on: connection)
+        let result = try await database.transaction { session -> RotationResult in
+            try await lifecycle.lockKeyChanges(on: session)
+            let keks = try await keys.keyEncryptionKeys(on: session)
             let version = (keks.map(\.version).max() ?? 0) + 1
             for old in keks where old.state == "active" {
-                try await lifecycle.setKeyEncryptionKeyState(version: old.version, state: "retired", on: connection)
+                try await lifecycle.setKeyEncryptionKeyState(version: old.version, state: "retired", on: session)
             }
             try await keys.insertKeyEncryptionKey(
                 version: version, rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID, wrappedKey: wrapped, state: "active",
-                on: connection
+                on: session
             )
-            let deks = try await keys.dataKeys(on: connection)
+            let deks = try await keys.dataKeys(on: session)
             var newVersions: [String: Int] = [:]
             for purpose in DataKeyPurpose.allCases {
                 let next = (deks.filter { $0.purpose == purpose.rawValue }.map(\.version).max() ?? 0) + 1
                 for old in deks where old.purpose == purpose.rawValue && old.state == "active" {
-                    try await lifecycle.setDataKeyState(purpose: purpose.rawValue, version: old.version, state: "retired", on: connection)
+                    try await lifecycle.setDataKeyState(purpose: purpose.rawValue, version: old.version, state: "retired", on: session)
                 }
                 let sealed = try Self.sealDataKey(SymmetricKey(size: .bits256), purpose: purpose.rawValue, version: next, under: newKEK, kekVersion: version)
-                try await keys.insertDataKey(purpose: purpose.rawValue, version: next, kekVersion: version, sealedKey: sealed, state: "active", on: connection)
+                try await keys.insertDataKey(purpose: purpose.rawValue, version: next, kekVersion: version, sealedKey: sealed, state: "active", on: session)
                 newVersions[purpose.rawValue] = Int(next)
             }
             var rewrapped = 0
@@ -144,27 +140,27 @@ public final class KeyLifecycle: Sendable {
                     guard let oldKEK = keks.first(where: { $0.version == dek.kekVersion }) else { continue }
                     let raw = try await Self.openDataKey(dek, under: hierarchy.keyEncryptionKey(oldKEK))
                     let sealed = try Self.sealDataKey(SymmetricKey(data: raw), purpose: dek.purpose, version: dek.version, under: newKEK, kekVersion: version)
-                    try await lifecycle.rewrapDataKey(purpose: dek.purpose, version: dek.version, kekVersion: version, sealedKey: sealed, on: connection)
+                    try await lifecycle.rewrapDataKey(purpose: dek.purpose, version: dek.version, kekVersion: version, sealedKey: sealed, on: session)
                     rewrapped += 1
                 }
                 // Named KMS keys are sealed under the key-encryption key too: rewrap them
                 // before erasing what no longer seals anything.
                 let kmsKeys = KMSKeyRepository(logger: Logger(label: "coffer.keys"))
-                for var kmsVersion in try await kmsKeys.versions(notSealedUnder: version, on: connection) {
+                for var kmsVersion in try await kmsKeys.versions(notSealedUnder: version, on: session) {
                     guard let oldKEK = keks.first(where: { $0.version == kmsVersion.kekVersion }) else { continue }
                     let sealed = try SealedValue(bytes: kmsVersion.sealedKey)
                     let associatedData = AssociatedData.kmsKey(keyID: kmsVersion.keyID, version: UInt32(kmsVersion.version))
                     let raw = try sealed.open(key: try await hierarchy.keyEncryptionKey(oldKEK), version: UInt32(oldKEK.version), associatedData: associatedData)
                     kmsVersion.sealedKey = try SealedValue.seal(raw, key: newKEK, keyVersion: UInt32(version), associatedData: associatedData).bytes
                     kmsVersion.kekVersion = version
-                    try await kmsKeys.rewrap(kmsVersion, on: connection)
+                    try await kmsKeys.rewrap(kmsVersion, on: session)
                     rewrapped += 1
                 }
-                erased = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: connection)
+                erased = try await lifecycle.eraseUnusedKeyEncryptionKeys(on: session)
             }
-            try await lifecycle.bumpGeneration(on: connection)
+            try await lifecycle.bumpGeneration(on: session)
             try await audit.record("keys.rotate", resource: "keys", space: "root", by: principal,
-                                   detail: "kek=v\(version) rewrap=\(rewrap) rewrapped=\(rewrapped)", on: connection)
+                                   detail: "kek=v\(version) rewrap=\(rewrap) rewrapped=\(rewrapped)", on: session)
             return RotationResult(kekVersion: Int(version), dataKeyVersions: newVersions, rewrapped: rewrapped, erasedKEKs: erased.map(Int.init))
         }
         logger.info("keys rotated", metadata: ["kek_version": "\(result.kekVersion)", "rewrapped": "\(result.rewrapped)"])
@@ -178,24 +174,24 @@ public final class KeyLifecycle: Sendable {
     @discardableResult
     public func rotateExpiredDataKeys(olderThan period: Int) async throws -> [String] {
         let (keys, lifecycle, hierarchy, audit) = (self.keys, self.lifecycle, self.hierarchy, self.audit)
-        let rotated = try await database.transaction { connection -> [String] in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: Logger(label: "coffer.keys"))
+        let rotated = try await database.transaction { session -> [String] in
+            try await lifecycle.lockKeyChanges(on: session)
             let cutoff = Date().addingTimeInterval(-Double(period))
-            let deks = try await keys.dataKeys(on: connection)
+            let deks = try await keys.dataKeys(on: session)
             let expired = deks.filter { $0.state == "active" && $0.createdAt < cutoff }
             guard !expired.isEmpty else { return [] }
-            guard let activeKEK = try await keys.keyEncryptionKeys(on: connection).last(where: { $0.state == "active" }) else { return [] }
+            guard let activeKEK = try await keys.keyEncryptionKeys(on: session).last(where: { $0.state == "active" }) else { return [] }
             let kekKey = try await hierarchy.keyEncryptionKey(activeKEK)
             var rotated: [String] = []
             for old in expired {
                 let next = (deks.filter { $0.purpose == old.purpose }.map(\.version).max() ?? 0) + 1
-                try await lifecycle.setDataKeyState(purpose: old.purpose, version: old.version, state: "retired", on: connection)
+                try await lifecycle.setDataKeyState(purpose: old.purpose, version: old.version, state: "retired", on: session)
                 let sealed = try Self.sealDataKey(SymmetricKey(size: .bits256), purpose: old.purpose, version: next, under: kekKey, kekVersion: activeKEK.version)
-                try await keys.insertDataKey(purpose: old.purpose, version: next, kekVersion: activeKEK.version, sealedKey: sealed, state: "active", on: connection)
+                try await keys.insertDataKey(purpose: old.purpose, version: next, kekVersion: activeKEK.version, sealedKey: sealed, state: "active", on: session)
                 rotated.append("\(old.purpose)-v\(next)")
             }
-            try await lifecycle.bumpGeneration(on: connection)
-            try await audit.record("keys.rotate_automatic", resource: "keys", space: "root", by: .system, detail: rotated.joined(separator: ","), on: connection)
+            try await lifecycle.bumpGeneration(on: session)
+            try await audit.record("keys.rotate_automatic", resource: "keys", space: "root", by: .system, detail: rotated.joined(separator: ","), on: session)
             return rotated
         }
         if !rotated.isEmpty {
@@ -210,13 +206,13 @@ public final class KeyLifecycle: Sendable {
     /// The current key generation, to read before loading a keyring at start-up.
     public static func generation(on database: Database, logger: Logger) async throws -> Int64 {
         let lifecycle = KeyLifecycleRepository(logger: logger)
-        return try await database.withConnection { try await lifecycle.generation(on: $0) }
+        return try await database.withSession { try await lifecycle.generation(on: $0) }
     }
 
     /// Reloads the keyring if keys changed since the last load (the generation moved).
     public func reloadIfChanged() async throws {
         let lifecycle = self.lifecycle
-        let generation = try await database.withConnection { try await lifecycle.generation(on: $0) }
+        let generation = try await database.withSession { try await lifecycle.generation(on: $0) }
         guard generation != lastGeneration.withLock({ $0 }) else { return }
         try await reload()
     }
@@ -225,8 +221,8 @@ public final class KeyLifecycle: Sendable {
     public func reload() async throws {
         let (lifecycle, hierarchy) = (self.lifecycle, self.hierarchy)
         // One snapshot: a rotation committing meanwhile is seen entirely or not at all.
-        let (generation, fresh) = try await database.snapshot { connection in
-            (try await lifecycle.generation(on: connection), try await hierarchy.loadKeyring(on: connection))
+        let (generation, fresh) = try await database.transaction(.snapshot) { session in
+            (try await lifecycle.generation(on: session), try await hierarchy.loadKeyring(on: session))
         }
         // Concurrent reloads may finish out of order: never go back to an older generation.
         lastGeneration.withLock { last in
@@ -238,8 +234,8 @@ public final class KeyLifecycle: Sendable {
 
     /// Checks, inside a write's transaction, that a data key version is still the active
     /// one; if it is not, the keyring is stale and the write must be sealed again.
-    public func confirmActive(_ purpose: DataKeyPurpose, version: UInt32, on connection: PostgresConnection) async throws {
-        guard try await lifecycle.isActiveDataKey(purpose: purpose.rawValue, version: Int32(version), on: connection) else {
+    public func confirmActive(_ purpose: DataKeyPurpose, version: UInt32, on session: StoreSession) async throws {
+        guard try await lifecycle.isActiveDataKey(purpose: purpose.rawValue, version: Int32(version), on: session) else {
             throw StaleKeyring()
         }
     }

@@ -24,11 +24,11 @@ public struct Migrator: Sendable {
 
     public func run(on database: Database) async throws -> Result {
         let (hierarchy, runner, logger) = (self.hierarchy, self.runner, self.logger)
-        return try await database.withConnection { connection in
-            try await withAdvisoryLock(MigrationRunner.advisoryLockKey, on: connection, logger: logger) {
-                try await hierarchy.verifyRoot(on: connection)
-                let applied = try await runner.apply(on: connection)
-                let keys = try await hierarchy.ensure(on: connection)
+        return try await database.withSession { session in
+            try await session.withAdvisoryLock(MigrationRunner.advisoryLockKey) {
+                try await hierarchy.verifyRoot(on: session)
+                let applied = try await runner.apply(on: session)
+                let keys = try await hierarchy.ensure(on: session)
                 return Result(appliedMigrations: applied, keys: keys)
             }
         }
@@ -37,7 +37,7 @@ public struct Migrator: Sendable {
     /// Names of migrations not yet applied (for `serve`'s start-up check).
     public func pendingMigrations(on database: Database) async throws -> [String] {
         let runner = self.runner
-        return try await database.withConnection { try await runner.pending(on: $0).map(\.name) }
+        return try await database.withSession { try await runner.pending(on: $0).map(\.name) }
     }
 
     /// The hierarchy this migrator loads keys with (its unwrapped keys are cached).
@@ -46,6 +46,6 @@ public struct Migrator: Sendable {
     /// Loads the keyring, proving the root key.
     public func loadKeyring(on database: Database) async throws -> Keyring {
         let hierarchy = self.hierarchy
-        return try await database.snapshot { try await hierarchy.loadKeyring(on: $0) }
+        return try await database.transaction(.snapshot) { try await hierarchy.loadKeyring(on: $0) }
     }
 }

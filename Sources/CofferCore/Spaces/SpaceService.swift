@@ -1,7 +1,6 @@
 import CofferStore
 import Foundation
 import Logging
-import PostgresNIO
 
 /// What a caller sends to create a space.
 public struct SpaceInput: Sendable {
@@ -55,14 +54,14 @@ public struct SpaceService: Sendable {
         let record = SpaceRecord(id: input.id, name: name, parent: input.parent, description: input.description)
         let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
         do {
-            try await database.transaction { connection in
-                try await spaces.lockTree(on: connection)
-                let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
+            try await database.transaction { session in
+                try await spaces.lockTree(on: session)
+                let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                 guard reach.contains(input.parent) else {
                     throw CofferError.unprocessable("parent space `\(input.parent)` does not exist", code: "unknown_space")
                 }
-                try await spaces.insert(record, on: connection)
-                try await audit.record("space.create", resource: "space:\(input.id)", space: input.id, by: principal, on: connection)
+                try await spaces.insert(record, on: session)
+                try await audit.record("space.create", resource: "space:\(input.id)", space: input.id, by: principal, on: session)
             }
         } catch let error as StoreError where error.code == .conflict {
             throw CofferError.conflict("a space with id `\(input.id)` already exists")
@@ -73,9 +72,9 @@ public struct SpaceService: Sendable {
     public func space(id: String, by principal: Principal) async throws -> SpaceRecord {
         try await audit.authorize(principal, .admin, action: "space.read", resource: "space:\(id)", space: nil)
         let (spaces, owners) = (self.spaces, self.owners)
-        return try await database.withConnection { connection in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            guard reach.contains(id), let space = try await spaces.find(id: id, on: connection) else { throw Self.notFound(id) }
+        return try await database.withSession { session in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            guard reach.contains(id), let space = try await spaces.find(id: id, on: session) else { throw Self.notFound(id) }
             return space
         }
     }
@@ -84,9 +83,9 @@ public struct SpaceService: Sendable {
         try await audit.authorize(principal, .admin, action: "space.list", resource: "space:*", space: nil)
         let after = try ConfigValidation.decodeCursor(cursor)
         let (spaces, owners) = (self.spaces, self.owners)
-        let rows = try await database.withConnection { connection in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            return try await spaces.list(ids: reach, after: after, limit: limit + 1, on: connection)
+        let rows = try await database.withSession { session in
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            return try await spaces.list(ids: reach, after: after, limit: limit + 1, on: session)
         }
         let items = Array(rows.prefix(limit))
         return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.id) } : nil)
@@ -97,10 +96,10 @@ public struct SpaceService: Sendable {
         let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a space") }
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
-        return try await database.transaction { connection in
-            try await spaces.lockTree(on: connection)
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            guard reach.contains(id), var space = try await spaces.find(id: id, on: connection) else { throw Self.notFound(id) }
+        return try await database.transaction { session in
+            try await spaces.lockTree(on: session)
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            guard reach.contains(id), var space = try await spaces.find(id: id, on: session) else { throw Self.notFound(id) }
             if let parent = patch.parent, parent != space.parent {
                 guard id != "root", id != principal.space else {
                     throw CofferError.unprocessable("space `\(id)` cannot be moved by a key bound to it", code: "cannot_move_space")
@@ -108,7 +107,7 @@ public struct SpaceService: Sendable {
                 guard reach.contains(parent) else {
                     throw CofferError.unprocessable("parent space `\(parent)` does not exist", code: "unknown_space")
                 }
-                guard try await !owners.spaceSubtree(of: id, on: connection).contains(parent) else {
+                guard try await !owners.spaceSubtree(of: id, on: session).contains(parent) else {
                     throw CofferError.unprocessable("space `\(parent)` lies inside `\(id)`; a space cannot move under itself", code: "space_cycle")
                 }
                 space.parent = parent
@@ -116,8 +115,8 @@ public struct SpaceService: Sendable {
             if let name { space.name = name }
             if let description = patch.description { space.description = description }
             space.updatedAt = Date()
-            try await spaces.update(space, on: connection)
-            try await audit.record("space.update", resource: "space:\(id)", space: id, by: principal, on: connection)
+            try await spaces.update(space, on: session)
+            try await audit.record("space.update", resource: "space:\(id)", space: id, by: principal, on: session)
             return space
         }
     }
@@ -126,21 +125,21 @@ public struct SpaceService: Sendable {
     public func delete(id: String, by principal: Principal) async throws {
         try await audit.authorize(principal, .admin, action: "space.delete", resource: "space:\(id)", space: id)
         let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
-        try await database.transaction { connection in
-            try await spaces.lockTree(on: connection)
-            let reach = try await owners.spaceSubtree(of: principal.space, on: connection)
-            guard reach.contains(id), try await spaces.find(id: id, on: connection) != nil else { throw Self.notFound(id) }
+        try await database.transaction { session in
+            try await spaces.lockTree(on: session)
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            guard reach.contains(id), try await spaces.find(id: id, on: session) != nil else { throw Self.notFound(id) }
             guard id != "root", id != principal.space else {
                 throw CofferError.unprocessable("space `\(id)` cannot be deleted by a key bound to it", code: "cannot_delete_space")
             }
-            let contents = try await spaces.contents(of: id, on: connection)
+            let contents = try await spaces.contents(of: id, on: session)
             guard contents.isEmpty else {
                 throw CofferError.conflict(
                     "space `\(id)` still holds \(contents.children) space(s), \(contents.stacks) stack(s), \(contents.contexts) context(s), \(contents.liveAPIKeys) live API key(s) and \(contents.kmsKeys) KMS key(s)"
                 )
             }
-            _ = try await spaces.delete(id: id, on: connection)
-            try await audit.record("space.delete", resource: "space:\(id)", space: id, by: principal, on: connection)
+            _ = try await spaces.delete(id: id, on: session)
+            try await audit.record("space.delete", resource: "space:\(id)", space: id, by: principal, on: session)
         }
     }
 

@@ -1,6 +1,5 @@
 import CofferCore
 import CofferCrypto
-import CofferStore
 import Foundation
 import Hummingbird
 import Logging

@@ -1,27 +1,28 @@
 import Logging
+import NIOCore
 import PostgresNIO
 import Synchronization
 
 /// Coffer's access to PostgreSQL: a connection pool for the service, or a single
-/// connection for a CLI command, behind the same two calls. Every failure surfaces as
-/// a ``StoreError`` and every operation is bounded by ``DatabaseSettings/connectTimeout``
-/// plus ``operationTimeout``, so a database outage turns into errors, not hangs.
+/// connection for a CLI command, behind the same calls. Callers above CofferStore get a
+/// ``StoreSession`` (never a connection) and run the named operations of the repositories
+/// on it. Every failure surfaces as a ``StoreError`` and every operation is bounded by
+/// ``operationTimeout``, so a database outage turns into errors, not hangs.
 public final class Database: Sendable {
-    private enum Backend: Sendable {
+    enum Backend: Sendable {
         case pool(PostgresClient)
         case single(PostgresConnection)
     }
 
-    private let backend: Backend
-    private let logger: Logger
-    private let leased = Atomic<Int>(0)
-    private let operations = Atomic<Int>(0)
-    private let failures = Atomic<Int>(0)
+    let backend: Backend
+    let logger: Logger
+    private let counters = UsageCounters()
     private let watch = ConnectionWatch()
+    private let deadlines: DeadlineSweeper
 
     /// Connections in use now, operations run and operations failed since start (for metrics).
     public var usage: (inUse: Int, operations: Int, failures: Int) {
-        (leased.load(ordering: .relaxed), operations.load(ordering: .relaxed), failures.load(ordering: .relaxed))
+        (counters.leased.load(ordering: .relaxed), counters.operations.load(ordering: .relaxed), counters.failures.load(ordering: .relaxed))
     }
     /// Bound on one operation (lease plus queries).
     public let operationTimeout: Duration
@@ -31,12 +32,18 @@ public final class Database: Sendable {
         self.backend = .pool(PostgresClient(configuration: settings.clientConfiguration(), backgroundLogger: logger))
         self.logger = logger
         self.operationTimeout = operationTimeout
+        self.deadlines = DeadlineSweeper(every: operationTimeout)
     }
 
     private init(connection: PostgresConnection, logger: Logger, operationTimeout: Duration) {
         self.backend = .single(connection)
         self.logger = logger
         self.operationTimeout = operationTimeout
+        self.deadlines = DeadlineSweeper(every: operationTimeout)
+    }
+
+    deinit {
+        deadlines.stop()
     }
 
     /// Opens one connection, for a CLI command. Fails fast with `unavailable`.
@@ -66,204 +73,226 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` with a connection, within ``operationTimeout``. When the deadline passes
-    /// the caller gets `unavailable` at once, the connection `body` holds is closed and its
-    /// pool slot is handed back even if `body` never returns: PostgresNIO drops a query
-    /// written to a connection the server has just closed without ever failing it, so
-    /// such a body waits forever (found by the PostgreSQL restart fault run).
-    public func withConnection<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        let operation = LeasedOperation<Result>()
-        do {
-            return try await withDeadline(operationTimeout, onTimeout: { operation.abandon() }) { [self] in
-                // The pool may lend a connection that closed a moment ago (it learns of the
-                // close asynchronously): take another one.
-                for attempt in 1... {
-                    do {
-                        return try await lease { [watch] connection in
-                            guard !connection.isClosed else { throw ClosedWhenLent() }
-                            // A connection that closes under an operation ends it at once.
-                            watch.begin(operation, on: connection)
-                            defer { watch.end(on: connection) }
-                            return try await operation.run(on: connection, body)
-                        }
-                    } catch is ClosedWhenLent {
-                        guard attempt < 5 else { throw StoreError(.unavailable, "the database connections are closing") }
-                        try await Task.sleep(for: .milliseconds(2 * attempt))
-                    }
-                }
-                fatalError("unreachable")
-            }
-        } catch {
-            throw StoreError.map(error)
-        }
-    }
+    // MARK: Sessions
 
-    /// Runs `body` with a connection for as long as it takes (background jobs that hold a
-    /// session lock); each query is still bounded by the server's own timeouts.
-    public func withDedicatedConnection<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        do {
-            return try await lease(body)
-        } catch {
-            throw StoreError.map(error)
-        }
-    }
-
-    private func lease<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
-        operations.add(1, ordering: .relaxed)
-        do {
-            return try await leaseCounted(body)
-        } catch {
-            failures.add(1, ordering: .relaxed)
-            throw error
-        }
-    }
-
-    private func leaseCounted<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
-        let counted: @Sendable (PostgresConnection) async throws -> Result = { [self] connection in
-            self.leased.add(1, ordering: .relaxed)
-            defer { self.leased.subtract(1, ordering: .relaxed) }
-            return try await body(connection)
-        }
-        switch backend {
-        case .pool(let client):
-            return try await client.withConnection { try await counted($0) }
-        case .single(let connection):
-            return try await counted(connection)
-        }
-    }
-
-    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
-    /// The error thrown by `body` reaches the caller unchanged.
-    public func transaction<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        try await transaction(beginning: "BEGIN", body)
-    }
-
-    /// Runs `body` in a read-only transaction that sees one snapshot of the database
-    /// (REPEATABLE READ): reads that must agree with each other, such as loading every key
-    /// while a rotation commits, see it all before or all after.
-    public func snapshot<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        try await transaction(beginning: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
-    }
-
-    private func transaction<Result: Sendable>(
-        beginning begin: PostgresQuery,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    /// Runs `body` with a session outside any transaction (each statement commits on its
+    /// own), within ``operationTimeout``.
+    @discardableResult
+    public func withSession<Result: Sendable>(
+        _ body: @escaping @Sendable (StoreSession) async throws -> Result
     ) async throws -> Result {
         let logger = self.logger
         return try await withConnection { connection in
-            try await connection.query(begin, logger: logger)
-            do {
-                let result = try await body(connection)
-                try await connection.query("COMMIT", logger: logger)
-                return result
-            } catch {
-                // A ROLLBACK sent on a connection the server closed would wait forever (and
-                // the server has rolled back already).
-                if !connection.isClosed {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                }
-                throw error
+            try await body(StoreSession(connection: connection, logger: logger))
+        }
+    }
+
+    /// Runs `body` in a transaction, within ``operationTimeout``: committed if it returns,
+    /// rolled back if it throws; the error thrown by `body` reaches the caller unchanged.
+    /// With ``StoreSession/Isolation/snapshot`` it is read-only and sees one snapshot of the
+    /// database (REPEATABLE READ): reads that must agree with each other, such as loading
+    /// every key while a rotation commits, see it all before or all after.
+    @discardableResult
+    public func transaction<Result: Sendable>(
+        _ isolation: StoreSession.Isolation = .readCommitted,
+        _ body: @escaping @Sendable (StoreSession) async throws -> Result
+    ) async throws -> Result {
+        try await withSession { session in try await session.transaction(isolation, body) }
+    }
+
+    /// Runs `body` with a session for as long as it takes (background jobs that hold a
+    /// session lock, migrations); each statement is still bounded by the server's own
+    /// timeouts. `body` opens its own transactions with ``StoreSession/transaction(_:_:)``.
+    public func withDedicatedSession<Result: Sendable>(
+        _ body: @escaping @Sendable (StoreSession) async throws -> Result
+    ) async throws -> Result {
+        let logger = self.logger
+        do {
+            return try await lease { connection in
+                try await body(StoreSession(connection: connection, logger: logger))
             }
+        } catch {
+            throw StoreError.map(error)
         }
     }
 
     /// True when a trivial query answers.
     public func ping() async -> Bool {
-        (try? await withConnection { connection in
-            try await connection.query("SELECT 1", logger: Logger(label: "coffer.ping"))
+        (try? await withSession { session in
+            try await session.query("SELECT 1")
             return true
         }) ?? false
     }
-}
 
-/// Runs `body`, throwing `unavailable` if it does not finish within `limit`. The caller
-/// gets its answer at the deadline even when `body` ignores cancellation (it is cancelled
-/// and `onTimeout` runs, but nobody waits for it), so a stuck query cannot hang a request,
-/// nor a graceful shutdown waiting on that request.
-func withDeadline<Result: Sendable>(
-    _ limit: Duration,
-    onTimeout: @escaping @Sendable () -> Void = {},
-    _ body: @escaping @Sendable () async throws -> Result
-) async throws -> Result {
-    let race = DeadlineRace<Result>()
-    return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { continuation in
-            race.start(continuation)
-            let timer = Task {
-                try? await Task.sleep(for: limit)
-                guard !Task.isCancelled else { return }
-                if race.finish(.failure(StoreError(.unavailable, "the database did not answer within \(limit)"))) {
-                    onTimeout()
-                    race.cancelWork()
+    // MARK: Connections (CofferStore and tests only)
+
+    /// Runs `body` with a raw connection, within ``operationTimeout``. When the deadline
+    /// passes, or the connection closes under `body`, the caller gets `unavailable` at
+    /// once and the connection is closed (the pool forgets a closed connection, so its
+    /// slot is free again) even if `body` never returns: PostgresNIO drops a query written
+    /// to a connection the server has just closed without ever failing it, so such a body
+    /// waits forever (found by the PostgreSQL restart fault run).
+    ///
+    /// Cost: one task per operation (the body's), a lock-protected table entry for the
+    /// deadline (swept by one timer per database, not a timer per operation), and the
+    /// caller's continuation.
+    @_spi(Testing) @discardableResult
+    public func withConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        counters.operations.add(1, ordering: .relaxed)
+        let operation = BoundedOperation<Result>(counters: counters)
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    operation.begin(continuation)
+                    let ticket = deadlines.register(after: operationTimeout) { operation.abandon() }
+                    let task = Task { [self] in
+                        let result: Swift.Result<Result, any Error>
+                        do { result = .success(try await self.runLeased(operation, body)) } catch { result = .failure(error) }
+                        operation.finish(result)
+                    }
+                    operation.attach(task: task, onEnd: { [deadlines] in deadlines.unregister(ticket) })
                 }
+            } onCancel: {
+                operation.cancel()
             }
-            race.setWork(Task {
-                let result: Swift.Result<Result, any Error>
-                do { result = .success(try await body()) } catch { result = .failure(error) }
-                timer.cancel()
-                race.finish(result)
-            })
+        } catch {
+            counters.failures.add(1, ordering: .relaxed)
+            throw StoreError.map(error)
         }
-    } onCancel: {
-        race.cancelWork()
+    }
+
+    /// Leases a connection for `operation`; the pool may lend one that closed a moment ago
+    /// (it learns of a close asynchronously): then another one is taken.
+    private func runLeased<Result: Sendable>(
+        _ operation: BoundedOperation<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        for attempt in 1... {
+            do {
+                return try await lease { [watch] connection in
+                    guard !connection.isClosed else { throw ClosedWhenLent() }
+                    guard operation.hold(connection) else { throw StoreError(.unavailable, "the database did not answer in time") }
+                    // A connection that closes under an operation ends it at once.
+                    watch.begin(operation, on: connection)
+                    defer { watch.end(on: connection) }
+                    return try await body(connection)
+                }
+            } catch is ClosedWhenLent {
+                guard attempt < 5 else { throw StoreError(.unavailable, "the database connections are closing") }
+                try await Task.sleep(for: .milliseconds(2 * attempt))
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    private func lease<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        switch backend {
+        case .pool(let client):
+            return try await client.withConnection { try await body($0) }
+        case .single(let connection):
+            return try await body(connection)
+        }
     }
 }
 
-/// The first of a body and its deadline to finish resumes the caller; the other is ignored.
-private final class DeadlineRace<Result: Sendable>: Sendable {
-    private struct State {
-        var continuation: CheckedContinuation<Result, any Error>?
-        var work: Task<Void, Never>?
-        var cancelled = false
-    }
-    private let state = Mutex(State())
-
-    func start(_ continuation: CheckedContinuation<Result, any Error>) {
-        state.withLock { $0.continuation = continuation }
-    }
-
-    func setWork(_ work: Task<Void, Never>) {
-        let cancelNow = state.withLock { state in
-            state.work = work
-            return state.cancelled
-        }
-        if cancelNow { work.cancel() }
-    }
-
-    func cancelWork() {
-        let work = state.withLock { state in
-            state.cancelled = true
-            return state.work
-        }
-        work?.cancel()
-    }
-
-    /// Resumes the caller with `result` unless it was resumed already; true if this did.
-    @discardableResult
-    func finish(_ result: Swift.Result<Result, any Error>) -> Bool {
-        let continuation = state.withLock { state in
-            defer { state.continuation = nil }
-            return state.continuation
-        }
-        continuation?.resume(with: result)
-        return continuation != nil
-    }
+/// Connections in use, operations and failures of one database (for metrics).
+final class UsageCounters: Sendable {
+    let leased = Atomic<Int>(0)
+    let operations = Atomic<Int>(0)
+    let failures = Atomic<Int>(0)
 }
 
 /// The pool lent a connection that is already closed.
 private struct ClosedWhenLent: Error {}
 
 /// Something running on a connection that can be ended from outside.
-private protocol AbandonableOperation: Sendable {
+protocol AbandonableOperation: Sendable {
     func abandon()
+}
+
+/// One bounded operation: the caller waits on a continuation that the first of three
+/// things resumes: the body's result, the deadline, or its connection closing. Abandoning
+/// closes the connection before resuming, so the pool never lends it again and a body
+/// stuck on it holds no pool slot.
+final class BoundedOperation<Result: Sendable>: AbandonableOperation {
+    private struct State {
+        var continuation: CheckedContinuation<Result, any Error>?
+        var connection: PostgresConnection?
+        var task: Task<Void, Never>?
+        var onEnd: (@Sendable () -> Void)?
+        var ended = false
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+    private let counters: UsageCounters
+
+    init(counters: UsageCounters) {
+        self.counters = counters
+    }
+
+    func begin(_ continuation: CheckedContinuation<Result, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// Stores the body's task and the clean-up to run once the operation ends; runs them
+    /// at once if it already ended (a deadline or a cancellation came first).
+    func attach(task: Task<Void, Never>, onEnd: @escaping @Sendable () -> Void) {
+        let (ended, cancelled) = state.withLock { state -> (Bool, Bool) in
+            state.task = task
+            if !state.ended { state.onEnd = onEnd }
+            return (state.ended, state.cancelled)
+        }
+        if ended { onEnd() }
+        if ended || cancelled { task.cancel() }
+    }
+
+    /// Records the leased connection; false if the operation was abandoned meanwhile.
+    func hold(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            guard !state.ended else { return false }
+            state.connection = connection
+            counters.leased.add(1, ordering: .relaxed)
+            return true
+        }
+    }
+
+    /// The body finished: resumes the caller unless the operation was abandoned.
+    func finish(_ result: Swift.Result<Result, any Error>) {
+        guard let (continuation, onEnd, _) = end() else { return }
+        onEnd?()
+        continuation.resume(with: result)
+    }
+
+    /// The deadline passed or the connection closed: resumes the caller with `unavailable`
+    /// after closing the connection, unless the body finished first.
+    func abandon() {
+        guard let (continuation, onEnd, connection) = end() else { return }
+        onEnd?()
+        state.withLock { $0.task }?.cancel()
+        let error = StoreError(.unavailable, "the database connection closed or did not answer in time")
+        guard let connection, !connection.isClosed else { return continuation.resume(throwing: error) }
+        connection.close().whenComplete { _ in continuation.resume(throwing: error) }
+    }
+
+    /// The caller was cancelled: the body is cancelled and its error (or result) answers.
+    func cancel() {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            state.cancelled = true
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    private func end() -> (CheckedContinuation<Result, any Error>, (@Sendable () -> Void)?, PostgresConnection?)? {
+        state.withLock { state in
+            guard !state.ended, let continuation = state.continuation else { return nil }
+            state.ended = true
+            if state.connection != nil { counters.leased.subtract(1, ordering: .relaxed) }
+            defer { state.continuation = nil; state.onEnd = nil; state.connection = nil }
+            return (continuation, state.onEnd, state.connection)
+        }
+    }
 }
 
 /// The operation running on each pooled connection, so that a connection closing (a
@@ -295,65 +324,5 @@ private final class ConnectionWatch: Sendable {
         entries.withLock { entries in
             if entries[connection.id] != nil { entries[connection.id]!.operation = nil }
         }
-    }
-}
-
-/// One operation on a leased connection, which its deadline can abandon: the body runs in
-/// a task of its own, and the lease ends when the body returns or when ``abandon()`` is
-/// called, whichever comes first; abandoning also closes the connection, so the pool
-/// replaces it.
-private final class LeasedOperation<Result: Sendable>: AbandonableOperation {
-    private struct State {
-        var connection: PostgresConnection?
-        var continuation: CheckedContinuation<Result, any Error>?
-        var body: Task<Void, Never>?
-        var abandoned = false
-    }
-    private let state = Mutex(State())
-
-    func run(on connection: PostgresConnection, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let abandoned = state.withLock { state -> Bool in
-                    guard !state.abandoned else { return true }
-                    state.connection = connection
-                    state.continuation = continuation
-                    return false
-                }
-                // The deadline passed while waiting for the connection: hand it back unused.
-                if abandoned { return continuation.resume(throwing: StoreError(.unavailable, "the database did not answer in time")) }
-                let task = Task {
-                    let result: Swift.Result<Result, any Error>
-                    do { result = .success(try await body(connection)) } catch { result = .failure(error) }
-                    self.finish(result)
-                }
-                state.withLock { $0.body = task }
-            }
-        } onCancel: {
-            state.withLock { $0.body }?.cancel()
-        }
-    }
-
-    /// Ends the lease with `unavailable` unless the body is done, after closing the
-    /// connection: the pool must not lend it again before it knows it is closed.
-    func abandon() {
-        let (continuation, connection, body) = state.withLock { state in
-            state.abandoned = true
-            defer { state.continuation = nil; state.connection = nil }
-            return (state.continuation, state.connection, state.body)
-        }
-        guard let continuation else { return }
-        body?.cancel()
-        let error = StoreError(.unavailable, "the database connection closed or did not answer in time")
-        guard let connection, !connection.isClosed else { return continuation.resume(throwing: error) }
-        connection.close().whenComplete { _ in continuation.resume(throwing: error) }
-    }
-
-    private func finish(_ result: Swift.Result<Result, any Error>) {
-        let continuation = state.withLock { state in
-            defer { state.continuation = nil; state.connection = nil }
-            return state.continuation
-        }
-        continuation?.resume(with: result)
     }
 }

@@ -27,8 +27,8 @@ public struct MigrationRunner: Sendable {
 
     /// The migrations not yet applied, in order.
     /// - Throws: ``MigrationError`` if an applied migration changed or is unknown.
-    public func pending(on connection: PostgresConnection) async throws -> [Migration] {
-        let applied = try await appliedChecksums(on: connection)
+    public func pending(on session: StoreSession) async throws -> [Migration] {
+        let applied = try await appliedChecksums(on: session)
         let known = Set(migrations.map(\.name))
         if let unknown = applied.keys.sorted().first(where: { !known.contains($0) }) {
             throw MigrationError(reason: "the database has migration \(unknown) applied, which this version of Coffer does not know; run a newer Coffer")
@@ -49,8 +49,8 @@ public struct MigrationRunner: Sendable {
     /// Applies every pending migration. Call with ``advisoryLockKey`` held.
     /// - Returns: the names applied.
     @discardableResult
-    public func apply(on connection: PostgresConnection) async throws -> [String] {
-        try await connection.query(
+    public func apply(on session: StoreSession) async throws -> [String] {
+        try await session.query(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 name text PRIMARY KEY,
@@ -61,21 +61,20 @@ public struct MigrationRunner: Sendable {
             logger: logger
         )
         var applied: [String] = []
-        for migration in try await pending(on: connection) {
+        for migration in try await pending(on: session) {
             logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
-            try await connection.query("BEGIN", logger: logger)
             do {
-                for statement in SQLScript.statements(migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                try await session.transaction { session in
+                    for statement in SQLScript.statements(migration.sql) {
+                        try await session.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    let checksum = Self.checksum(of: migration)
+                    try await session.query(
+                        "INSERT INTO schema_migrations (name, checksum) VALUES (\(migration.name), \(checksum))",
+                        logger: logger
+                    )
                 }
-                let checksum = Self.checksum(of: migration)
-                try await connection.query(
-                    "INSERT INTO schema_migrations (name, checksum) VALUES (\(migration.name), \(checksum))",
-                    logger: logger
-                )
-                try await connection.query("COMMIT", logger: logger)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw MigrationError(reason: "migration \(migration.name) failed: \(StoreError.map(error))")
             }
             applied.append(migration.name)
@@ -83,37 +82,19 @@ public struct MigrationRunner: Sendable {
         return applied
     }
 
-    private func appliedChecksums(on connection: PostgresConnection) async throws -> [String: String] {
-        let exists = try await connection.query(
+    private func appliedChecksums(on session: StoreSession) async throws -> [String: String] {
+        let exists = try await session.query(
             "SELECT to_regclass('schema_migrations') IS NOT NULL",
             logger: logger
         ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [:] }
         var result: [String: String] = [:]
-        for try await (name, checksum) in try await connection.query(
+        for try await (name, checksum) in try await session.query(
             "SELECT name, checksum FROM schema_migrations", logger: logger
         ).decode((String, String).self) {
             result[name] = checksum
         }
         return result
-    }
-}
-
-/// Runs `body` holding a session-level PostgreSQL advisory lock on `connection`.
-public func withAdvisoryLock<Result: Sendable>(
-    _ key: Int64,
-    on connection: PostgresConnection,
-    logger: Logger,
-    _ body: () async throws -> Result
-) async throws -> Result {
-    try await connection.query("SELECT pg_advisory_lock(\(key))", logger: logger)
-    do {
-        let result = try await body()
-        try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-        return result
-    } catch {
-        _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-        throw error
     }
 }
 

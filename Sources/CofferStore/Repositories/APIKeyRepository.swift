@@ -31,8 +31,8 @@ public struct APIKeyRepository: Sendable {
         self.logger = logger
     }
 
-    public func insert(_ key: APIKeyRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insert(_ key: APIKeyRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO api_keys (id, name, space, role, secret_hash)
             VALUES (\(key.id), \(key.name), \(key.space), \(key.role), \(ByteBuffer(bytes: key.secretHash)))
@@ -41,24 +41,24 @@ public struct APIKeyRepository: Sendable {
         )
     }
 
-    public func find(id: String, on connection: PostgresConnection) async throws -> APIKeyRecord? {
-        try await records(connection.query(
+    public func find(id: String, on session: StoreSession) async throws -> APIKeyRecord? {
+        try await records(session.query(
             "SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys WHERE id = \(id)",
             logger: logger
         )).first
     }
 
     /// All keys, newest first.
-    public func list(on connection: PostgresConnection) async throws -> [APIKeyRecord] {
-        try await records(connection.query(
+    public func list(on session: StoreSession) async throws -> [APIKeyRecord] {
+        try await records(session.query(
             "SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id",
             logger: logger
         ))
     }
 
     /// Keys bound to one of `spaces`, newest first, after the key `after` in that order.
-    public func list(spaces: [String], after: (Date, String)?, limit: Int, on connection: PostgresConnection) async throws -> [APIKeyRecord] {
-        try await records(connection.query(
+    public func list(spaces: [String], after: (Date, String)?, limit: Int, on session: StoreSession) async throws -> [APIKeyRecord] {
+        try await records(session.query(
             """
             SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys
             WHERE space = ANY(\(spaces))
@@ -71,22 +71,22 @@ public struct APIKeyRepository: Sendable {
 
     /// Ids of keys revoked at or after `since` (all revoked keys when nil), and the
     /// database's clock now, to pass as the next `since`.
-    public func revoked(since: Date?, on connection: PostgresConnection) async throws -> (ids: [String], now: Date) {
+    public func revoked(since: Date?, on session: StoreSession) async throws -> (ids: [String], now: Date) {
         var ids: [String] = []
-        for try await id in try await connection.query(
+        for try await id in try await session.query(
             "SELECT id FROM api_keys WHERE revoked_at IS NOT NULL AND (\(since)::timestamptz IS NULL OR revoked_at >= \(since))",
             logger: logger
         ).decode(String.self) {
             ids.append(id)
         }
-        let now = try await connection.query("SELECT now()", logger: logger).collect().first?.decode(Date.self) ?? Date()
+        let now = try await session.query("SELECT now()", logger: logger).collect().first?.decode(Date.self) ?? Date()
         return (ids, now)
     }
 
     /// Marks a key revoked if it is bound to one of `spaces` (any space when nil).
     /// Returns the key's space, or nil if no such unrevoked key exists.
-    public func revoke(id: String, spaces: [String]? = nil, on connection: PostgresConnection) async throws -> String? {
-        let rows = try await connection.query(
+    public func revoke(id: String, spaces: [String]? = nil, on session: StoreSession) async throws -> String? {
+        let rows = try await session.query(
             """
             UPDATE api_keys SET revoked_at = clock_timestamp()
             WHERE id = \(id) AND revoked_at IS NULL AND (\(spaces)::text[] IS NULL OR space = ANY(\(spaces)))

@@ -20,8 +20,8 @@ public struct AttachmentRepository: Sendable {
     }
 
     /// Attaches a context to a stack, or changes its priority.
-    public func attach(stack: UUID, context: UUID, priority: Int32, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func attach(stack: UUID, context: UUID, priority: Int32, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO stack_context_attachments (stack_uuid, context_uuid, priority)
             VALUES (\(stack), \(context), \(priority))
@@ -32,8 +32,8 @@ public struct AttachmentRepository: Sendable {
     }
 
     /// Detaches a context. Returns false if it was not attached.
-    public func detach(stack: UUID, context: UUID, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+    public func detach(stack: UUID, context: UUID, on session: StoreSession) async throws -> Bool {
+        let rows = try await session.query(
             "DELETE FROM stack_context_attachments WHERE stack_uuid = \(stack) AND context_uuid = \(context) RETURNING priority",
             logger: logger
         ).collect()
@@ -41,9 +41,9 @@ public struct AttachmentRepository: Sendable {
     }
 
     /// The contexts attached to a stack, by ascending priority, ties by context id.
-    public func attachments(of stack: UUID, on connection: PostgresConnection) async throws -> [AttachmentRecord] {
+    public func attachments(of stack: UUID, on session: StoreSession) async throws -> [AttachmentRecord] {
         var result: [AttachmentRecord] = []
-        let rows = try await connection.query(
+        let rows = try await session.query(
             """
             SELECT a.context_uuid, o.id, o.space, a.priority
             FROM stack_context_attachments a JOIN config_owners o ON o.uuid = a.context_uuid

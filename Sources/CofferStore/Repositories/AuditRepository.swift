@@ -73,8 +73,8 @@ public struct AuditRepository: Sendable {
         self.logger = logger
     }
 
-    public func insert(_ event: AuditRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insert(_ event: AuditRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
             VALUES (\(event.actor), \(event.actorSpace), \(event.action), \(event.resource), \(event.space),
@@ -85,13 +85,13 @@ public struct AuditRepository: Sendable {
     }
 
     /// Events matching `filter`, newest first.
-    public func list(_ filter: AuditFilter, limit: Int, on connection: PostgresConnection) async throws -> [AuditRecord] {
+    public func list(_ filter: AuditFilter, limit: Int, on session: StoreSession) async throws -> [AuditRecord] {
         var resourceExact: String?
         var resourcePrefix: String?
         if let resource = filter.resource {
             if resource.hasSuffix("*") { resourcePrefix = String(resource.dropLast()) } else { resourceExact = resource }
         }
-        let rows = try await connection.query(
+        let rows = try await session.query(
             """
             SELECT id, occurred_at, actor, actor_space, action, resource, space, request_id, outcome, detail
             FROM audit_events

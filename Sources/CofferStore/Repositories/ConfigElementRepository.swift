@@ -48,10 +48,18 @@ public struct ConfigElementRepository: Sendable {
 
     private static let columns = "owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, updated_at"
 
+    /// Serialises writers of one element for the rest of the transaction, so versions
+    /// stay contiguous.
+    public func lockElement(ownerID: UUID, configID: String, on session: StoreSession) async throws {
+        try await session.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(ownerID.uuidString + "/" + configID), 7102318))", logger: logger
+        )
+    }
+
     /// Inserts or replaces the current value. Returns true if it was created.
     @discardableResult
-    public func upsert(_ element: ConfigElementRecord, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+    public func upsert(_ element: ConfigElementRecord, on session: StoreSession) async throws -> Bool {
+        let rows = try await session.query(
             """
             INSERT INTO config_elements
                 (owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, updated_at)
@@ -70,8 +78,8 @@ public struct ConfigElementRepository: Sendable {
     }
 
     /// Records one version in the history.
-    public func insertVersion(_ element: ConfigElementRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insertVersion(_ element: ConfigElementRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO config_element_versions
                 (owner_id, config_id, version, type, write_only, sealed_value, dek_version, checksum, description, author, created_at)
@@ -84,12 +92,12 @@ public struct ConfigElementRepository: Sendable {
     }
 
     /// The current value of one element, locked for update when `lock` is set.
-    public func find(ownerID: UUID, configID: String, lock: Bool = false, on connection: PostgresConnection) async throws -> ConfigElementRecord? {
+    public func find(ownerID: UUID, configID: String, lock: Bool = false, on session: StoreSession) async throws -> ConfigElementRecord? {
         let rows = lock
-            ? try await connection.query(
+            ? try await session.query(
                 "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = \(ownerID) AND config_id = \(configID) FOR UPDATE",
                 logger: logger)
-            : try await connection.query(
+            : try await session.query(
                 "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = \(ownerID) AND config_id = \(configID)",
                 logger: logger)
         return try await records(rows).first
@@ -100,10 +108,10 @@ public struct ConfigElementRepository: Sendable {
     /// `configID` if it has one. A named prepared statement: the hottest read skips
     /// PostgreSQL's parse and plan on every call after a connection's first.
     public func findInReach(
-        kind: String, ownerID: String, configID: String, reachFrom space: String, on connection: PostgresConnection
+        kind: String, ownerID: String, configID: String, reachFrom space: String, on session: StoreSession
     ) async throws -> (owner: UUID, element: ConfigElementRecord?)? {
         var found: ElementInReach.Row?
-        for try await row in try await connection.execute(
+        for try await row in try await session.execute(
             ElementInReach(space: space, configID: configID, kind: kind, ownerID: ownerID), logger: logger
         ) {
             found = row
@@ -123,8 +131,8 @@ public struct ConfigElementRepository: Sendable {
     }
 
     /// The highest version ever written for an element (it may have been deleted since), or 0.
-    public func latestVersion(ownerID: UUID, configID: String, on connection: PostgresConnection) async throws -> Int32 {
-        let rows = try await connection.query(
+    public func latestVersion(ownerID: UUID, configID: String, on session: StoreSession) async throws -> Int32 {
+        let rows = try await session.query(
             "SELECT coalesce(max(version), 0) FROM config_element_versions WHERE owner_id = \(ownerID) AND config_id = \(configID)",
             logger: logger
         ).collect()
@@ -132,8 +140,8 @@ public struct ConfigElementRepository: Sendable {
     }
 
     /// Versions of an element, newest first, older than `before` if given.
-    public func versions(ownerID: UUID, configID: String, before: Int32?, limit: Int, on connection: PostgresConnection) async throws -> [ConfigElementRecord] {
-        try await versionRecords(connection.query(
+    public func versions(ownerID: UUID, configID: String, before: Int32?, limit: Int, on session: StoreSession) async throws -> [ConfigElementRecord] {
+        try await versionRecords(session.query(
             """
             SELECT owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, created_at
             FROM config_element_versions
@@ -144,8 +152,8 @@ public struct ConfigElementRepository: Sendable {
         ))
     }
 
-    public func version(ownerID: UUID, configID: String, version: Int32, on connection: PostgresConnection) async throws -> ConfigElementRecord? {
-        try await versionRecords(connection.query(
+    public func version(ownerID: UUID, configID: String, version: Int32, on session: StoreSession) async throws -> ConfigElementRecord? {
+        try await versionRecords(session.query(
             """
             SELECT owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, created_at
             FROM config_element_versions WHERE owner_id = \(ownerID) AND config_id = \(configID) AND version = \(version)
@@ -155,16 +163,16 @@ public struct ConfigElementRepository: Sendable {
     }
 
     /// The current values of the given owners, ordered by owner and config id.
-    public func elements(of owners: [UUID], on connection: PostgresConnection) async throws -> [ConfigElementRecord] {
-        try await records(connection.query(
+    public func elements(of owners: [UUID], on session: StoreSession) async throws -> [ConfigElementRecord] {
+        try await records(session.query(
             "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = ANY(\(owners)) ORDER BY owner_id, config_id",
             logger: logger
         ))
     }
 
     /// Deletes the current value (the history stays). Returns false if it did not exist.
-    public func delete(ownerID: UUID, configID: String, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+    public func delete(ownerID: UUID, configID: String, on session: StoreSession) async throws -> Bool {
+        let rows = try await session.query(
             "DELETE FROM config_elements WHERE owner_id = \(ownerID) AND config_id = \(configID) RETURNING config_id",
             logger: logger
         ).collect()

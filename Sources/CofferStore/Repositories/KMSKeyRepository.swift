@@ -67,8 +67,8 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// Stores a new key with its first version.
-    public func insert(_ key: KMSKeyRecord, firstVersion: KMSKeyVersionRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insert(_ key: KMSKeyRecord, firstVersion: KMSKeyVersionRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO kms_keys (uuid, name, space, algorithm, description, latest_version, min_decryption_version, enabled,
                                   created_by, created_at, updated_at)
@@ -77,11 +77,11 @@ public struct KMSKeyRepository: Sendable {
             """,
             logger: logger
         )
-        try await insertVersion(firstVersion, on: connection)
+        try await insertVersion(firstVersion, on: session)
     }
 
-    public func insertVersion(_ version: KMSKeyVersionRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insertVersion(_ version: KMSKeyVersionRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO kms_key_versions (key_uuid, version, kek_version, sealed_key)
             VALUES (\(version.keyID), \(version.version), \(version.kekVersion), \(ByteBuffer(bytes: version.sealedKey)))
@@ -91,8 +91,8 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// The key named `name` if it lies in `space` or below it, locked for this transaction.
-    public func findForUpdate(name: String, reachFrom space: String, on connection: PostgresConnection) async throws -> KMSKeyRecord? {
-        let rows = try await connection.query(
+    public func findForUpdate(name: String, reachFrom space: String, on session: StoreSession) async throws -> KMSKeyRecord? {
+        let rows = try await session.query(
             """
             WITH RECURSIVE subtree(id) AS (
                 SELECT id FROM spaces WHERE id = \(space)
@@ -113,11 +113,11 @@ public struct KMSKeyRepository: Sendable {
     /// that exist) and, if `latest`, of its latest version: one round trip, as a named
     /// prepared statement (every KMS operation runs it).
     public func findWithMaterial(
-        name: String, reachFrom space: String, versions: [Int32], latest: Bool, on connection: PostgresConnection
+        name: String, reachFrom space: String, versions: [Int32], latest: Bool, on session: StoreSession
     ) async throws -> (KMSKeyRecord, [Int32: KMSKeyVersionRecord])? {
         var key: KMSKeyRecord?
         var material: [Int32: KMSKeyVersionRecord] = [:]
-        for try await row in try await connection.execute(
+        for try await row in try await session.execute(
             KMSKeyWithMaterial(space: space, name: name, versions: versions, latest: latest), logger: logger
         ) {
             let record = Self.record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10))
@@ -131,9 +131,9 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// Keys in `spaces`, ordered by name, after the name `after` if given.
-    public func list(spaces: [String], after: String?, limit: Int, on connection: PostgresConnection) async throws -> [KMSKeyRecord] {
+    public func list(spaces: [String], after: String?, limit: Int, on session: StoreSession) async throws -> [KMSKeyRecord] {
         var result: [KMSKeyRecord] = []
-        for try await row in try await connection.query(
+        for try await row in try await session.query(
             """
             SELECT \(unescaped: Self.columns) FROM kms_keys k
             WHERE k.space = ANY(\(spaces)) AND k.name > \(after ?? "")
@@ -147,8 +147,8 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// Saves description, latest and minimum versions, `enabled` and `updatedAt`.
-    public func update(_ key: KMSKeyRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func update(_ key: KMSKeyRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE kms_keys SET description = \(key.description), latest_version = \(key.latestVersion),
                 min_decryption_version = \(key.minDecryptionVersion), enabled = \(key.enabled), updated_at = \(key.updatedAt)
@@ -159,18 +159,18 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// Deletes a key and the material of every version. Returns the versions erased.
-    public func delete(_ keyID: UUID, on connection: PostgresConnection) async throws -> Int {
-        let versions = try await connection.query(
+    public func delete(_ keyID: UUID, on session: StoreSession) async throws -> Int {
+        let versions = try await session.query(
             "DELETE FROM kms_key_versions WHERE key_uuid = \(keyID) RETURNING version", logger: logger
         ).collect().count
-        try await connection.query("DELETE FROM kms_keys WHERE uuid = \(keyID)", logger: logger)
+        try await session.query("DELETE FROM kms_keys WHERE uuid = \(keyID)", logger: logger)
         return versions
     }
 
     /// Every version's material not sealed under key-encryption key `kekVersion`.
-    public func versions(notSealedUnder kekVersion: Int32, on connection: PostgresConnection) async throws -> [KMSKeyVersionRecord] {
+    public func versions(notSealedUnder kekVersion: Int32, on session: StoreSession) async throws -> [KMSKeyVersionRecord] {
         var result: [KMSKeyVersionRecord] = []
-        for try await (keyID, version, kek, sealed) in try await connection.query(
+        for try await (keyID, version, kek, sealed) in try await session.query(
             "SELECT key_uuid, version, kek_version, sealed_key FROM kms_key_versions WHERE kek_version <> \(kekVersion) ORDER BY key_uuid, version",
             logger: logger
         ).decode((UUID, Int32, Int32, ByteBuffer).self) {
@@ -180,8 +180,8 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// Replaces a version's sealed material (after rewrapping it under another key-encryption key).
-    public func rewrap(_ version: KMSKeyVersionRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func rewrap(_ version: KMSKeyVersionRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE kms_key_versions SET kek_version = \(version.kekVersion), sealed_key = \(ByteBuffer(bytes: version.sealedKey))
             WHERE key_uuid = \(version.keyID) AND version = \(version.version)
@@ -191,20 +191,20 @@ public struct KMSKeyRepository: Sendable {
     }
 
     /// The key-encryption key versions that seal KMS key material (none before migration 4).
-    public func keyEncryptionKeyVersions(on connection: PostgresConnection) async throws -> Set<Int32> {
-        let exists = try await connection.query("SELECT to_regclass('kms_key_versions') IS NOT NULL", logger: logger)
+    public func keyEncryptionKeyVersions(on session: StoreSession) async throws -> Set<Int32> {
+        let exists = try await session.query("SELECT to_regclass('kms_key_versions') IS NOT NULL", logger: logger)
             .collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var result: Set<Int32> = []
-        for try await version in try await connection.query("SELECT DISTINCT kek_version FROM kms_key_versions", logger: logger).decode(Int32.self) {
+        for try await version in try await session.query("SELECT DISTINCT kek_version FROM kms_key_versions", logger: logger).decode(Int32.self) {
             result.insert(version)
         }
         return result
     }
 
     /// How many KMS key versions key-encryption key `kekVersion` seals.
-    public func countSealed(kekVersion: Int32, on connection: PostgresConnection) async throws -> Int {
-        try await connection.query("SELECT count(*) FROM kms_key_versions WHERE kek_version = \(kekVersion)", logger: logger)
+    public func countSealed(kekVersion: Int32, on session: StoreSession) async throws -> Int {
+        try await session.query("SELECT count(*) FROM kms_key_versions WHERE kek_version = \(kekVersion)", logger: logger)
             .collect().first?.decode(Int.self) ?? 0
     }
 }

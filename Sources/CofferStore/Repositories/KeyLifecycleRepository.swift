@@ -36,26 +36,34 @@ public struct KeyLifecycleRepository: Sendable {
     // MARK: Generation
 
     /// The key generation: it changes whenever keys change.
-    public func generation(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT generation FROM key_generation WHERE id = 1", logger: logger)
+    /// Serialises key changes across processes until the transaction ends.
+    public func lockKeyChanges(on session: StoreSession) async throws {
+        try await session.query("SELECT pg_advisory_xact_lock(\(Self.keyChangesLock))", logger: logger)
+    }
+
+    /// The transaction-level advisory lock of key changes (rotations, destruction, root migration).
+    static let keyChangesLock: Int64 = 7_102_318_003
+
+    public func generation(on session: StoreSession) async throws -> Int64 {
+        try await session.query("SELECT generation FROM key_generation WHERE id = 1", logger: logger)
             .collect().first?.decode(Int64.self) ?? 0
     }
 
-    public func bumpGeneration(on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func bumpGeneration(on session: StoreSession) async throws {
+        try await session.query(
             "UPDATE key_generation SET generation = generation + 1, changed_at = now() WHERE id = 1", logger: logger
         )
     }
 
     // MARK: Keys
 
-    public func setKeyEncryptionKeyState(version: Int32, state: String, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE key_encryption_keys SET state = \(state) WHERE version = \(version)", logger: logger)
+    public func setKeyEncryptionKeyState(version: Int32, state: String, on session: StoreSession) async throws {
+        try await session.query("UPDATE key_encryption_keys SET state = \(state) WHERE version = \(version)", logger: logger)
     }
 
     /// Records a new wrapping of a key-encryption key (root key migration).
-    public func rewrapKeyEncryptionKey(version: Int32, rootType: String, rootKeyID: String, wrappedKey: [UInt8], on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func rewrapKeyEncryptionKey(version: Int32, rootType: String, rootKeyID: String, wrappedKey: [UInt8], on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE key_encryption_keys SET root_type = \(rootType), root_key_id = \(rootKeyID), wrapped_key = \(ByteBuffer(bytes: wrappedKey))
             WHERE version = \(version)
@@ -66,9 +74,9 @@ public struct KeyLifecycleRepository: Sendable {
 
     /// Erases the material of key-encryption keys no data key or KMS key version needs any more.
     /// Returns the versions erased.
-    public func eraseUnusedKeyEncryptionKeys(on connection: PostgresConnection) async throws -> [Int32] {
+    public func eraseUnusedKeyEncryptionKeys(on session: StoreSession) async throws -> [Int32] {
         var erased: [Int32] = []
-        for try await version in try await connection.query(
+        for try await version in try await session.query(
             """
             UPDATE key_encryption_keys k SET wrapped_key = NULL, state = 'destroyed'
             WHERE k.state = 'retired'
@@ -83,14 +91,14 @@ public struct KeyLifecycleRepository: Sendable {
         return erased
     }
 
-    public func setDataKeyState(purpose: String, version: Int32, state: String, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func setDataKeyState(purpose: String, version: Int32, state: String, on session: StoreSession) async throws {
+        try await session.query(
             "UPDATE data_encryption_keys SET state = \(state) WHERE purpose = \(purpose) AND version = \(version)", logger: logger
         )
     }
 
-    public func rewrapDataKey(purpose: String, version: Int32, kekVersion: Int32, sealedKey: [UInt8], on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func rewrapDataKey(purpose: String, version: Int32, kekVersion: Int32, sealedKey: [UInt8], on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE data_encryption_keys SET kek_version = \(kekVersion), sealed_key = \(ByteBuffer(bytes: sealedKey))
             WHERE purpose = \(purpose) AND version = \(version)
@@ -100,8 +108,8 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// Erases a data key's material: state `destroyed`, sealed key deleted.
-    public func eraseDataKey(purpose: String, version: Int32, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func eraseDataKey(purpose: String, version: Int32, on session: StoreSession) async throws {
+        try await session.query(
             "UPDATE data_encryption_keys SET sealed_key = NULL, state = 'destroyed' WHERE purpose = \(purpose) AND version = \(version)",
             logger: logger
         )
@@ -109,8 +117,8 @@ public struct KeyLifecycleRepository: Sendable {
 
     /// Whether key-encryption key `version` is the active one, holding its row against a
     /// concurrent rotation (which retires it, and may erase it) until this transaction ends.
-    public func isActiveKeyEncryptionKey(version: Int32, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+    public func isActiveKeyEncryptionKey(version: Int32, on session: StoreSession) async throws -> Bool {
+        let rows = try await session.query(
             "SELECT state FROM key_encryption_keys WHERE version = \(version) FOR SHARE", logger: logger
         ).collect()
         return try rows.first?.decode(String.self) == "active"
@@ -118,8 +126,8 @@ public struct KeyLifecycleRepository: Sendable {
 
     /// True if this data key version is the active one (locked against rotation until the
     /// transaction ends, so a write sealed under it cannot race a rotation or destruction).
-    public func isActiveDataKey(purpose: String, version: Int32, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+    public func isActiveDataKey(purpose: String, version: Int32, on session: StoreSession) async throws -> Bool {
+        let rows = try await session.query(
             "SELECT state FROM data_encryption_keys WHERE purpose = \(purpose) AND version = \(version) FOR SHARE",
             logger: logger
         ).collect()
@@ -127,9 +135,9 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// How many current values and history versions each `database` data key version seals.
-    public func valueCounts(on connection: PostgresConnection) async throws -> [Int32: Int64] {
+    public func valueCounts(on session: StoreSession) async throws -> [Int32: Int64] {
         var counts: [Int32: Int64] = [:]
-        for try await (version, count) in try await connection.query(
+        for try await (version, count) in try await session.query(
             """
             SELECT dek_version, sum(n)::bigint FROM (
                 SELECT dek_version, count(*) AS n FROM config_elements GROUP BY dek_version
@@ -145,8 +153,8 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// Current values and history versions still sealed under `dekVersion`.
-    public func countSealed(dekVersion: Int32, on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query(
+    public func countSealed(dekVersion: Int32, on session: StoreSession) async throws -> Int64 {
+        try await session.query(
             """
             SELECT (SELECT count(*) FROM config_elements WHERE dek_version = \(dekVersion))
                  + (SELECT count(*) FROM config_element_versions WHERE dek_version = \(dekVersion))
@@ -157,9 +165,9 @@ public struct KeyLifecycleRepository: Sendable {
 
     /// Up to `limit` current values sealed under `dekVersion`, locked (skipping rows other
     /// transactions hold) until the transaction ends.
-    public func lockCurrentValues(dekVersion: Int32, limit: Int, on connection: PostgresConnection) async throws -> [SealedValueRow] {
+    public func lockCurrentValues(dekVersion: Int32, limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
         var rows: [SealedValueRow] = []
-        for try await (owner, configID, sealed) in try await connection.query(
+        for try await (owner, configID, sealed) in try await session.query(
             """
             SELECT owner_id, config_id, sealed_value FROM config_elements
             WHERE dek_version = \(dekVersion) LIMIT \(limit) FOR UPDATE SKIP LOCKED
@@ -172,9 +180,9 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// Up to `limit` history versions sealed under `dekVersion`, locked like ``lockCurrentValues``.
-    public func lockHistoryValues(dekVersion: Int32, limit: Int, on connection: PostgresConnection) async throws -> [SealedValueRow] {
+    public func lockHistoryValues(dekVersion: Int32, limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
         var rows: [SealedValueRow] = []
-        for try await (owner, configID, version, sealed) in try await connection.query(
+        for try await (owner, configID, version, sealed) in try await session.query(
             """
             SELECT owner_id, config_id, version, sealed_value FROM config_element_versions
             WHERE dek_version = \(dekVersion) LIMIT \(limit) FOR UPDATE SKIP LOCKED
@@ -187,9 +195,9 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// Stores a re-encrypted value.
-    public func replaceSealed(_ row: SealedValueRow, sealedValue: [UInt8], dekVersion: Int32, on connection: PostgresConnection) async throws {
+    public func replaceSealed(_ row: SealedValueRow, sealedValue: [UInt8], dekVersion: Int32, on session: StoreSession) async throws {
         if let version = row.version {
-            try await connection.query(
+            try await session.query(
                 """
                 UPDATE config_element_versions SET sealed_value = \(ByteBuffer(bytes: sealedValue)), dek_version = \(dekVersion)
                 WHERE owner_id = \(row.ownerID) AND config_id = \(row.configID) AND version = \(version)
@@ -197,7 +205,7 @@ public struct KeyLifecycleRepository: Sendable {
                 logger: logger
             )
         } else {
-            try await connection.query(
+            try await session.query(
                 """
                 UPDATE config_elements SET sealed_value = \(ByteBuffer(bytes: sealedValue)), dek_version = \(dekVersion)
                 WHERE owner_id = \(row.ownerID) AND config_id = \(row.configID)
@@ -208,14 +216,14 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// Blocks writers of values until the transaction ends, for the final check of a job.
-    public func lockValueTables(on connection: PostgresConnection) async throws {
-        try await connection.query("LOCK TABLE config_elements, config_element_versions IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+    public func lockValueTables(on session: StoreSession) async throws {
+        try await session.query("LOCK TABLE config_elements, config_element_versions IN SHARE ROW EXCLUSIVE MODE", logger: logger)
     }
 
     /// A sample of current values with the owner they belong to, for root migration checks.
-    public func sampleValues(limit: Int, on connection: PostgresConnection) async throws -> [SealedValueRow] {
+    public func sampleValues(limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
         var rows: [SealedValueRow] = []
-        for try await (owner, configID, sealed) in try await connection.query(
+        for try await (owner, configID, sealed) in try await session.query(
             "SELECT owner_id, config_id, sealed_value FROM config_elements ORDER BY random() LIMIT \(limit)",
             logger: logger
         ).decode((UUID, String, ByteBuffer).self) {
@@ -226,8 +234,8 @@ public struct KeyLifecycleRepository: Sendable {
 
     // MARK: Jobs
 
-    public func insertJob(purpose: String, version: Int32, total: Int64, requestedBy: String, on connection: PostgresConnection) async throws -> DestructionJobRecord {
-        let rows = try await connection.query(
+    public func insertJob(purpose: String, version: Int32, total: Int64, requestedBy: String, on session: StoreSession) async throws -> DestructionJobRecord {
+        let rows = try await session.query(
             """
             INSERT INTO key_destruction_jobs (purpose, version, state, total, requested_by)
             VALUES (\(purpose), \(version), 'running', \(total), \(requestedBy))
@@ -240,8 +248,8 @@ public struct KeyLifecycleRepository: Sendable {
     }
 
     /// Jobs, newest first; only running ones when `running` is set.
-    public func jobs(running: Bool = false, limit: Int = 500, on connection: PostgresConnection) async throws -> [DestructionJobRecord] {
-        try await jobs(connection.query(
+    public func jobs(running: Bool = false, limit: Int = 500, on session: StoreSession) async throws -> [DestructionJobRecord] {
+        try await jobs(session.query(
             """
             SELECT \(unescaped: Self.jobColumns) FROM key_destruction_jobs
             WHERE (NOT \(running) OR state = 'running') ORDER BY id DESC LIMIT \(limit)
@@ -250,18 +258,18 @@ public struct KeyLifecycleRepository: Sendable {
         ))
     }
 
-    public func job(id: Int64, on connection: PostgresConnection) async throws -> DestructionJobRecord? {
-        try await jobs(connection.query("SELECT \(unescaped: Self.jobColumns) FROM key_destruction_jobs WHERE id = \(id)", logger: logger)).first
+    public func job(id: Int64, on session: StoreSession) async throws -> DestructionJobRecord? {
+        try await jobs(session.query("SELECT \(unescaped: Self.jobColumns) FROM key_destruction_jobs WHERE id = \(id)", logger: logger)).first
     }
 
-    public func addProgress(job: Int64, done: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func addProgress(job: Int64, done: Int64, on session: StoreSession) async throws {
+        try await session.query(
             "UPDATE key_destruction_jobs SET done = done + \(done), updated_at = now() WHERE id = \(job)", logger: logger
         )
     }
 
-    public func finishJob(_ job: Int64, state: String, error: String = "", on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func finishJob(_ job: Int64, state: String, error: String = "", on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE key_destruction_jobs SET state = \(state), error = \(error), updated_at = now(), finished_at = now(),
                 total = greatest(total, done)
@@ -273,13 +281,13 @@ public struct KeyLifecycleRepository: Sendable {
 
     /// Takes the job's session advisory lock if free. The caller must keep the connection
     /// for as long as it runs the job, and unlock it after.
-    public func tryLockJob(_ job: Int64, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query("SELECT pg_try_advisory_lock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
+    public func tryLockJob(_ job: Int64, on session: StoreSession) async throws -> Bool {
+        try await session.query("SELECT pg_try_advisory_lock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
             .collect().first?.decode(Bool.self) ?? false
     }
 
-    public func unlockJob(_ job: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT pg_advisory_unlock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
+    public func unlockJob(_ job: Int64, on session: StoreSession) async throws {
+        try await session.query("SELECT pg_advisory_unlock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
     }
 
     private static let jobColumns = "id, purpose, version, state, total, done, error, requested_by, created_at, updated_at, finished_at"

@@ -31,16 +31,16 @@ public struct KeyRepository: Sendable {
     }
 
     /// True once the schema that holds keys exists.
-    public func keyTablesExist(on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query(
+    public func keyTablesExist(on session: StoreSession) async throws -> Bool {
+        try await session.query(
             "SELECT to_regclass('key_encryption_keys') IS NOT NULL", logger: logger
         ).collect().first?.decode(Bool.self) ?? false
     }
 
     /// Every key-encryption key, oldest first.
-    public func keyEncryptionKeys(on connection: PostgresConnection) async throws -> [KeyEncryptionKeyRecord] {
+    public func keyEncryptionKeys(on session: StoreSession) async throws -> [KeyEncryptionKeyRecord] {
         var result: [KeyEncryptionKeyRecord] = []
-        let rows = try await connection.query(
+        let rows = try await session.query(
             "SELECT version, root_type, root_key_id, wrapped_key, state, created_at FROM key_encryption_keys ORDER BY version",
             logger: logger
         )
@@ -58,9 +58,9 @@ public struct KeyRepository: Sendable {
     /// Stores a new key-encryption key.
     public func insertKeyEncryptionKey(
         version: Int32, rootType: String, rootKeyID: String, wrappedKey: [UInt8], state: String,
-        on connection: PostgresConnection
+        on session: StoreSession
     ) async throws {
-        try await connection.query(
+        try await session.query(
             """
             INSERT INTO key_encryption_keys (version, root_type, root_key_id, wrapped_key, state)
             VALUES (\(version), \(rootType), \(rootKeyID), \(ByteBuffer(bytes: wrappedKey)), \(state))
@@ -70,9 +70,9 @@ public struct KeyRepository: Sendable {
     }
 
     /// Every data key, by purpose and version.
-    public func dataKeys(on connection: PostgresConnection) async throws -> [DataKeyRecord] {
+    public func dataKeys(on session: StoreSession) async throws -> [DataKeyRecord] {
         var result: [DataKeyRecord] = []
-        let rows = try await connection.query(
+        let rows = try await session.query(
             "SELECT purpose, version, kek_version, sealed_key, state, created_at FROM data_encryption_keys ORDER BY purpose, version",
             logger: logger
         )
@@ -90,9 +90,9 @@ public struct KeyRepository: Sendable {
     /// Stores a new data key sealed under key-encryption key `kekVersion`.
     public func insertDataKey(
         purpose: String, version: Int32, kekVersion: Int32, sealedKey: [UInt8], state: String,
-        on connection: PostgresConnection
+        on session: StoreSession
     ) async throws {
-        try await connection.query(
+        try await session.query(
             """
             INSERT INTO data_encryption_keys (purpose, version, kek_version, sealed_key, state)
             VALUES (\(purpose), \(version), \(kekVersion), \(ByteBuffer(bytes: sealedKey)), \(state))

@@ -43,9 +43,9 @@ public struct OwnerRepository: Sendable {
     }
 
     /// The ids of `space` and all its descendants; empty if it does not exist.
-    public func spaceSubtree(of space: String, on connection: PostgresConnection) async throws -> [String] {
+    public func spaceSubtree(of space: String, on session: StoreSession) async throws -> [String] {
         var result: [String] = []
-        for try await id in try await connection.query(
+        for try await id in try await session.query(
             """
             WITH RECURSIVE subtree(id) AS (
                 SELECT id FROM spaces WHERE id = \(space)
@@ -62,8 +62,8 @@ public struct OwnerRepository: Sendable {
     }
 
     /// Inserts an owner. Throws `conflict` if the id is taken for this kind.
-    public func insert(_ owner: OwnerRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insert(_ owner: OwnerRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO config_owners (uuid, kind, id, name, space, labels, description, created_at, updated_at)
             VALUES (\(owner.uuid), \(owner.kind.rawValue), \(owner.id), \(owner.name), \(owner.space),
@@ -75,9 +75,9 @@ public struct OwnerRepository: Sendable {
 
     /// The owner of this kind and id, if it lies in `space` or below it: the reach and the
     /// lookup in one round trip, as a named prepared statement (every owner route runs it).
-    public func find(kind: OwnerKind, id: String, reachFrom space: String, on connection: PostgresConnection) async throws -> OwnerRecord? {
+    public func find(kind: OwnerKind, id: String, reachFrom space: String, on session: StoreSession) async throws -> OwnerRecord? {
         var found: OwnerRecord?
-        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt) in try await connection.execute(
+        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt) in try await session.execute(
             OwnerInReach(space: space, kind: kind.rawValue, id: id), logger: logger
         ) {
             found = OwnerRecord(
@@ -89,8 +89,8 @@ public struct OwnerRepository: Sendable {
     }
 
     /// Owners of a kind in `spaces`, ordered by id, after the id `after` if given.
-    public func list(kind: OwnerKind, spaces: [String], after: String?, limit: Int, on connection: PostgresConnection) async throws -> [OwnerRecord] {
-        try await records(connection.query(
+    public func list(kind: OwnerKind, spaces: [String], after: String?, limit: Int, on session: StoreSession) async throws -> [OwnerRecord] {
+        try await records(session.query(
             """
             SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
             FROM config_owners
@@ -102,8 +102,8 @@ public struct OwnerRepository: Sendable {
     }
 
     /// Saves name, space, labels, description and `updatedAt` of an owner.
-    public func update(_ owner: OwnerRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func update(_ owner: OwnerRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE config_owners SET name = \(owner.name), space = \(owner.space), labels = \(owner.labels),
                 description = \(owner.description), updated_at = \(owner.updatedAt)
@@ -114,8 +114,8 @@ public struct OwnerRepository: Sendable {
     }
 
     /// Contexts in `spaces` carrying one of `labels`, except `excluding`, ordered by id.
-    public func contexts(inSpaces spaces: [String], withAnyLabel labels: [String], excluding: [UUID], on connection: PostgresConnection) async throws -> [OwnerRecord] {
-        try await records(connection.query(
+    public func contexts(inSpaces spaces: [String], withAnyLabel labels: [String], excluding: [UUID], on session: StoreSession) async throws -> [OwnerRecord] {
+        try await records(session.query(
             """
             SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
             FROM config_owners
@@ -127,8 +127,8 @@ public struct OwnerRepository: Sendable {
     }
 
     /// The stacks a context is explicitly attached to.
-    public func stacksAttached(to context: UUID, on connection: PostgresConnection) async throws -> [OwnerRecord] {
-        try await records(connection.query(
+    public func stacksAttached(to context: UUID, on session: StoreSession) async throws -> [OwnerRecord] {
+        try await records(session.query(
             """
             SELECT o.uuid, o.kind, o.id, o.name, o.space, o.labels, o.description, o.created_at, o.updated_at
             FROM stack_context_attachments a JOIN config_owners o ON o.uuid = a.stack_uuid
@@ -139,8 +139,8 @@ public struct OwnerRepository: Sendable {
     }
 
     /// Deletes an owner with its elements and attachments. Returns false if none matched.
-    public func delete(kind: OwnerKind, id: String, spaces: [String], on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+    public func delete(kind: OwnerKind, id: String, spaces: [String], on session: StoreSession) async throws -> Bool {
+        let rows = try await session.query(
             "DELETE FROM config_owners WHERE kind = \(kind.rawValue) AND id = \(id) AND space = ANY(\(spaces)) RETURNING uuid",
             logger: logger
         ).collect()

@@ -42,9 +42,9 @@ public struct SpaceRepository: Sendable {
     }
 
     /// `space` and its ancestors up to `root`, nearest first; empty if it does not exist.
-    public func ancestry(of space: String, on connection: PostgresConnection) async throws -> [String] {
+    public func ancestry(of space: String, on session: StoreSession) async throws -> [String] {
         var result: [String] = []
-        for try await id in try await connection.query(
+        for try await id in try await session.query(
             """
             WITH RECURSIVE up(id, parent, depth) AS (
                 SELECT id, parent, 0 FROM spaces WHERE id = \(space)
@@ -61,16 +61,16 @@ public struct SpaceRepository: Sendable {
         return result
     }
 
-    public func find(id: String, on connection: PostgresConnection) async throws -> SpaceRecord? {
-        try await records(connection.query(
+    public func find(id: String, on session: StoreSession) async throws -> SpaceRecord? {
+        try await records(session.query(
             "SELECT id, name, parent, description, created_at, updated_at FROM spaces WHERE id = \(id)",
             logger: logger
         )).first
     }
 
     /// Spaces among `ids`, ordered by id, after `after`.
-    public func list(ids: [String], after: String?, limit: Int, on connection: PostgresConnection) async throws -> [SpaceRecord] {
-        try await records(connection.query(
+    public func list(ids: [String], after: String?, limit: Int, on session: StoreSession) async throws -> [SpaceRecord] {
+        try await records(session.query(
             """
             SELECT id, name, parent, description, created_at, updated_at FROM spaces
             WHERE id = ANY(\(ids)) AND id > \(after ?? "") ORDER BY id LIMIT \(limit)
@@ -80,8 +80,8 @@ public struct SpaceRepository: Sendable {
     }
 
     /// Inserts a space. Throws `conflict` if the id is taken.
-    public func insert(_ space: SpaceRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func insert(_ space: SpaceRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             INSERT INTO spaces (id, name, parent, description, created_at, updated_at)
             VALUES (\(space.id), \(space.name), \(space.parent), \(space.description), \(space.createdAt), \(space.updatedAt))
@@ -90,8 +90,8 @@ public struct SpaceRepository: Sendable {
         )
     }
 
-    public func update(_ space: SpaceRecord, on connection: PostgresConnection) async throws {
-        try await connection.query(
+    public func update(_ space: SpaceRecord, on session: StoreSession) async throws {
+        try await session.query(
             """
             UPDATE spaces SET name = \(space.name), parent = \(space.parent), description = \(space.description),
                 updated_at = \(space.updatedAt)
@@ -101,8 +101,8 @@ public struct SpaceRepository: Sendable {
         )
     }
 
-    public func contents(of space: String, on connection: PostgresConnection) async throws -> SpaceContents {
-        let row = try await connection.query(
+    public func contents(of space: String, on session: StoreSession) async throws -> SpaceContents {
+        let row = try await session.query(
             """
             SELECT (SELECT count(*) FROM spaces WHERE parent = \(space)),
                    (SELECT count(*) FROM config_owners WHERE space = \(space) AND kind = 'stack'),
@@ -116,13 +116,13 @@ public struct SpaceRepository: Sendable {
         return SpaceContents(children: children, stacks: stacks, contexts: contexts, liveAPIKeys: keys, kmsKeys: kmsKeys)
     }
 
-    public func delete(id: String, on connection: PostgresConnection) async throws -> Bool {
-        !(try await connection.query("DELETE FROM spaces WHERE id = \(id) RETURNING id", logger: logger).collect().isEmpty)
+    public func delete(id: String, on session: StoreSession) async throws -> Bool {
+        !(try await session.query("DELETE FROM spaces WHERE id = \(id) RETURNING id", logger: logger).collect().isEmpty)
     }
 
     /// Locks the space rows against concurrent moves and deletes for this transaction.
-    public func lockTree(on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT pg_advisory_xact_lock(7102318001)", logger: logger)
+    public func lockTree(on session: StoreSession) async throws {
+        try await session.query("SELECT pg_advisory_xact_lock(7102318001)", logger: logger)
     }
 
     private func records(_ rows: PostgresRowSequence) async throws -> [SpaceRecord] {

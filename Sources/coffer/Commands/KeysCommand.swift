@@ -30,7 +30,7 @@ struct KeysCommand: AsyncParsableCommand {
         let database = try await Database.connect(settings: configuration.database, logger: logger)
         do {
             let hierarchy = KeyHierarchy(root: root, previous: previous, logger: logger)
-            let keyring = try await database.snapshot { try await hierarchy.loadKeyring(on: $0) }
+            let keyring = try await database.transaction(.snapshot) { try await hierarchy.loadKeyring(on: $0) }
             let lifecycle = KeyLifecycle(database: database, hierarchy: hierarchy, keyring: keyring, batchSize: batchSize, batchPause: batchPause, logger: logger)
             let result = try await body(lifecycle)
             await database.close()

@@ -1,0 +1,79 @@
+import Logging
+import PostgresNIO
+
+/// A connection lent to one unit of work, as the layers above CofferStore hold it: they
+/// pass it to the named operations of the repositories and never see the connection or
+/// write a statement. Valid only inside the closure that received it.
+public struct StoreSession: Sendable {
+    /// How a transaction sees concurrent commits.
+    public enum Isolation: Sendable {
+        /// PostgreSQL's default: each statement sees what committed before it began.
+        case readCommitted
+        /// Read-only, one snapshot for the whole transaction (REPEATABLE READ READ ONLY).
+        case snapshot
+    }
+
+    /// The raw connection, for tests that inspect the database.
+    @_spi(Testing) public let connection: PostgresConnection
+    let logger: Logger
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Runs `body` in a transaction on this session: committed if it returns, rolled back
+    /// if it throws, and the error thrown by `body` reaches the caller unchanged. The one
+    /// transaction helper of Coffer (``Database/transaction(_:_:)`` calls it too).
+    @discardableResult
+    public func transaction<Result: Sendable>(
+        _ isolation: Isolation = .readCommitted,
+        _ body: (StoreSession) async throws -> Result
+    ) async throws -> Result {
+        do {
+            switch isolation {
+            case .readCommitted: try await query("BEGIN")
+            case .snapshot: try await query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            }
+        } catch {
+            throw StoreError.map(error)
+        }
+        do {
+            let result = try await body(self)
+            try await query("COMMIT")
+            return result
+        } catch {
+            // A ROLLBACK sent on a connection the server closed would wait forever (and
+            // the server has rolled back already).
+            if !connection.isClosed {
+                _ = try? await query("ROLLBACK")
+            }
+            throw StoreError.map(error)
+        }
+    }
+
+    @discardableResult
+    func query(_ query: PostgresQuery, logger: Logger? = nil) async throws -> PostgresRowSequence {
+        try await connection.query(query, logger: logger ?? self.logger)
+    }
+
+    func execute<Statement: PostgresPreparedStatement, Row>(
+        _ statement: Statement, logger: Logger? = nil
+    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Row> where Row == Statement.Row {
+        try await connection.execute(statement, logger: logger ?? self.logger)
+    }
+
+    /// Runs `body` holding a session-level advisory lock (migrations and key setup, which
+    /// must not run twice at once across replicas).
+    public func withAdvisoryLock<Result: Sendable>(_ key: Int64, _ body: () async throws -> Result) async throws -> Result {
+        try await query("SELECT pg_advisory_lock(\(key))")
+        do {
+            let result = try await body()
+            try await query("SELECT pg_advisory_unlock(\(key))")
+            return result
+        } catch {
+            if !connection.isClosed { _ = try? await query("SELECT pg_advisory_unlock(\(key))") }
+            throw error
+        }
+    }
+}
