@@ -49,7 +49,7 @@ let package = Package(
             name: "CofferMigrations",
             path: "migrations",
             resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql"), .embedInCode("0003_key_lifecycle.sql"),
-                        .embedInCode("0004_kms_keys.sql")]
+                        .embedInCode("0004_kms_keys.sql"), .embedInCode("0005_data_path.sql")]
         ),
         .target(
             name: "CofferStore",

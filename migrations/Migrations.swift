@@ -30,5 +30,6 @@ public enum CofferMigrations {
         Migration("0002_domain.sql", PackageResources._002_domain_sql),
         Migration("0003_key_lifecycle.sql", PackageResources._003_key_lifecycle_sql),
         Migration("0004_kms_keys.sql", PackageResources._004_kms_keys_sql),
+        Migration("0005_data_path.sql", PackageResources._005_data_path_sql),
     ]
 }

@@ -231,15 +231,12 @@ def pgbench_script(statements, rewrite=None):
 
 
 def versioned_write(sql, params, defines):
-    """The write scenario's rewrite: the next version number comes from the preceding
-    max(version), as the service computes it, instead of the captured constant."""
+    """The write scenario's rewrite: every replayed write carries a new checksum (its
+    parameter 10), so coffer_put_config_element stores a new version each time instead of
+    answering `unchanged`, as the service's requests (each with a new value) do."""
     flat = " ".join(sql.split())
-    if flat.startswith("SELECT coalesce(max(version), 0) FROM config_element_versions"):
-        return [inline(sql, params, defines) + r" \gset p_", r"\set next_version :p_coalesce + 1"]
-    if flat.startswith("INSERT INTO config_elements "):
-        return inline(sql, {**params, 9: ":next_version"}, defines) + ";"
-    if flat.startswith("INSERT INTO config_element_versions "):
-        return inline(sql, {**params, 3: ":next_version"}, defines) + ";"
+    if "coffer_put_config_element(" in flat:
+        return [r"\set checksum_n random(1, 2000000000)", inline(sql, {**params, 10: ":checksum_n"}, defines) + ";"]
     return inline(sql, params, defines) + ";"
 
 

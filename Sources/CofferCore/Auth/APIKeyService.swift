@@ -63,26 +63,31 @@ public struct APIKeyService: Sendable {
     }
 
     /// Exchanges an API key for a token, audited as `token.issue` (or `denied`). The event
-    /// is written before the token is returned: no token leaves without its record.
+    /// is written before the token is signed: no token leaves without its record (and a
+    /// signature that fails is recorded as a `failure` of the same action).
     public func issueToken(id: String, secret: String, tokens: TokenService, requestID: String) async throws -> TokenService.Issued {
-        // An id that is not shaped like one is not recorded: it may be a pasted secret.
-        let shownID = Self.isWellFormedID(id) ? id : "(malformed)"
-        let key: APIKeyRecord
-        do {
-            key = try await authenticate(id: id, secret: secret)
-        } catch let error as CofferError where error.kind == .unauthorized {
+        let repository = self.repository
+        let secretHash = Self.hash(secret)
+        // One statement: the key's check and the audit row together.
+        let key = try await database.withSession {
+            try await repository.authenticateForToken(id: id, secretHash: secretHash, requestID: requestID, on: $0)
+        }
+        guard let key else {
+            // An id that is not shaped like one is not recorded: it may be a pasted secret.
+            let shownID = Self.isWellFormedID(id) ? id : "(malformed)"
             let anonymous = Principal(apiKeyID: "anonymous", space: "", role: .read, tokenID: "", expiresAt: 0, requestID: requestID)
             await audit.recordDenied("token.issue", resource: "api_key:\(shownID)", space: nil, by: anonymous)
+            throw CofferError.unauthorized("the API key id or secret is wrong, or the key is revoked", code: "invalid_credentials")
+        }
+        guard let role = Role(rawValue: key.role) else { throw TokenService.unknownRole(key.id) }
+        do {
+            return try await tokens.issue(apiKeyID: key.id, space: key.space, role: role)
+        } catch {
+            // The event said the token was issued; say it was not.
+            let principal = Principal(apiKeyID: key.id, space: key.space, role: role, tokenID: "", expiresAt: 0, requestID: requestID)
+            await audit.recordFailure("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, detail: "signing failed")
             throw error
         }
-        let issued = try await tokens.issue(for: key)
-        let principal = Principal(apiKeyID: key.id, space: key.space, role: Role(rawValue: key.role) ?? .read, tokenID: "", expiresAt: 0, requestID: requestID)
-        let audit = self.audit
-        // One INSERT is atomic on its own: no BEGIN/COMMIT round trips around it.
-        try await database.withSession { session in
-            try await audit.record("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, on: session)
-        }
-        return issued
     }
 
     /// Keys bound to spaces in the caller's reach, newest first.

@@ -63,10 +63,21 @@ public final class TokenService: Sendable {
 
     /// Issues a token for an authenticated API key.
     public func issue(for key: APIKeyRecord, now: Date = Date()) async throws -> Issued {
+        guard let role = Role(rawValue: key.role) else { throw Self.unknownRole(key.id) }
+        return try await issue(apiKeyID: key.id, space: key.space, role: role, now: now)
+    }
+
+    /// A stored key whose role this version does not know gets no token (never a default role).
+    static func unknownRole(_ id: String) -> CofferError {
+        CofferError(.internalFailure, code: "unknown_role", "API key \(id) has a role this server does not know")
+    }
+
+    /// Issues a token for the API key `apiKeyID`, bound to its space and role.
+    public func issue(apiKeyID: String, space: String, role: Role, now: Date = Date()) async throws -> Issued {
         let issuedAt = Int64(now.timeIntervalSince1970)
         let claims = TokenClaims(
-            iss: issuer, aud: audience, sub: key.id, iat: issuedAt, nbf: issuedAt,
-            exp: issuedAt + Int64(lifetime), jti: UUID().uuidString.lowercased(), space: key.space, role: key.role
+            iss: issuer, aud: audience, sub: apiKeyID, iat: issuedAt, nbf: issuedAt,
+            exp: issuedAt + Int64(lifetime), jti: UUID().uuidString.lowercased(), space: space, role: role.rawValue
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -16,6 +16,8 @@ public struct ConfigService: Sendable {
     let elements: ConfigElementRepository
     let attachments: AttachmentRepository
     let audit: AuditLog
+    /// Owner UUIDs for writes (verified by every write's statement).
+    let ownerHints = OwnerUUIDHints()
     /// Confirms inside each write that the sealing key is still active, and reloads the
     /// keyring when another process rotated it. Nil in tests of the service alone.
     let lifecycle: KeyLifecycle?
@@ -141,7 +143,9 @@ public struct ConfigService: Sendable {
 
     /// Sets a config element, sealing its value and keeping the previous one in the
     /// history. Returns the element and whether it is new. Setting exactly what is already
-    /// there changes nothing and adds no version.
+    /// there changes nothing and adds no version. One statement (one round trip) once this
+    /// replica knows the owner's UUID: the key-version check, the next history version,
+    /// the value, its history row and the audit row are written together.
     public func putElement(
         _ kind: OwnerKind, ownerID: String, configID: String, _ input: ConfigElementInput, by principal: Principal
     ) async throws -> (ConfigElementView, created: Bool) {
@@ -150,34 +154,53 @@ public struct ConfigService: Sendable {
         let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
-        let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
-        return try await withFreshKeys { try await self.database.transaction { session in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
-            try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
-            let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: session)
-            if let current, current.checksum == checksum, current.type == input.type.rawValue,
-               current.writeOnly == input.writeOnly, current.description == input.description {
-                try await audit.record("config.put", resource: resource, space: owner.space, by: principal,
-                                       detail: "version=\(current.version) unchanged", on: session)
-                return (Self.view(current, value: input.writeOnly ? nil : input.value), false)
+        let (owners, elements, keyring, hints) = (self.owners, self.elements, self.keyring, self.ownerHints)
+        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
+        return try await withFreshKeys {
+            var ownerUUID = hints.uuid(of: kind, ownerID)
+            if ownerUUID == nil {
+                guard let owner = try await database.withSession({ try await owners.find(kind: kind, id: ownerID, reachFrom: principal.space, on: $0) }) else {
+                    throw Self.notFound(kind, ownerID)
+                }
+                ownerUUID = owner.uuid
             }
-            let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) + 1
-            let sealed = try keyring.seal(
-                plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
-            )
-            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: session)
-            let now = Date()
-            let record = ConfigElementRecord(
-                ownerID: owner.uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
-                sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: checksum,
-                description: input.description, version: version, author: principal.apiKeyID,
-                createdAt: current?.createdAt ?? now, updatedAt: now
-            )
-            let created = try await elements.upsert(record, on: session)
-            try await elements.insertVersion(record, on: session)
-            try await audit.record("config.put", resource: resource, space: owner.space, by: principal, detail: "version=\(version)", on: session)
-            return (Self.view(record, value: input.writeOnly ? nil : input.value), created)
-        } }
+            // The owner may be deleted and made anew under the same id between two tries.
+            for _ in 0..<3 {
+                guard let uuid = ownerUUID else { break }
+                let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: uuid, configID: configID))
+                let write = ElementWrite(
+                    kind: kind, ownerID: ownerID, ownerUUID: uuid, configID: configID, type: input.type.rawValue,
+                    writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
+                    checksum: checksum, description: input.description
+                )
+                let outcome = try await database.withSession { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
+                let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
+                switch outcome {
+                case .notFound:
+                    hints.forget(kind, ownerID)
+                    throw Self.notFound(kind, ownerID)
+                case .ownerChanged(let current):
+                    hints.remember(current, for: kind, ownerID)
+                    ownerUUID = current
+                    continue
+                case .staleKey:
+                    throw StaleKeyring()
+                case .unchanged(_, let version, let createdAt, let updatedAt):
+                    stored = (version, createdAt, updatedAt, false)
+                case .written(_, let version, let createdAt, let updatedAt, let created):
+                    stored = (version, createdAt, updatedAt, created)
+                }
+                hints.remember(uuid, for: kind, ownerID)
+                let record = ConfigElementRecord(
+                    ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
+                    sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: checksum,
+                    description: input.description, version: stored.version, author: principal.apiKeyID,
+                    createdAt: stored.createdAt, updatedAt: stored.updatedAt
+                )
+                return (Self.view(record, value: input.writeOnly ? nil : input.value), stored.created)
+            }
+            throw CofferError.unavailable("\(kind.rawValue) `\(ownerID)` is being replaced; retry")
+        }
     }
 
     /// The current elements of a stack or context; write-only values are withheld.
@@ -274,35 +297,23 @@ public struct ConfigService: Sendable {
     public func runtimeConfig(stackID: String, by principal: Principal) async throws -> [RuntimeConfigItem] {
         let resource = "stack:\(stackID)/runtime-config"
         try await audit.authorize(principal, .worker, action: "runtime_config.read", resource: resource, space: nil)
-        let (owners, spaces, elements, attachments, audit) = (self.owners, self.spaces, self.elements, self.attachments, self.audit)
-        let (sources, rows) = try await database.transaction { session in
-            let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: session)
-            let attached = try await attachments.attachments(of: stack.uuid, on: session)
-            let ancestry = try await spaces.ancestry(of: stack.space, on: session)
-            let automatic = try await owners.contexts(
-                inSpaces: ancestry, withAnyLabel: ["autoattach:*"] + stack.labels.map { "autoattach:\($0)" },
-                excluding: attached.map(\.contextUUID), on: session
-            )
-            let sources = [(stack.uuid, "stack")]
-                + attached.map { ($0.contextUUID, "context:\($0.contextID)") }
-                + automatic.map { ($0.uuid, "context:\($0.id)") }
-            let rows = try await elements.elements(of: sources.map(\.0), on: session)
-            try await audit.record("runtime_config.read", resource: resource, space: stack.space, by: principal,
-                                   detail: "contexts=\(sources.count - 1)", on: session)
-            return (sources, rows)
+        let elements = self.elements
+        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
+        // One statement: resolution and audit row together (coffer_runtime_config).
+        guard let (_, rows) = try await database.withSession({
+            try await elements.runtimeConfig(stackID: stackID, reachFrom: principal.space, by: actor, on: $0)
+        }) else {
+            throw Self.notFound(.stack, stackID)
         }
-        let byOwner = Dictionary(grouping: rows, by: \.ownerID)
         return try await withFreshKeys {
-            var resolved: [String: RuntimeConfigItem] = [:]
-            for (ownerUUID, source) in sources {
-                for row in byOwner[ownerUUID] ?? [] where resolved[row.configID] == nil {
-                    resolved[row.configID] = RuntimeConfigItem(
-                        id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
-                        value: try render(row, owner: ownerUUID), writeOnly: row.writeOnly, source: source
-                    )
-                }
-            }
-            return resolved.values.sorted { $0.id < $1.id }
+            try rows.map { row in
+                let type = ConfigElementType(rawValue: row.type) ?? .environmentVariable
+                let plaintext = try keyring.open(
+                    try SealedValue(bytes: row.sealedValue), purpose: .database,
+                    associatedData: AssociatedData.configValue(ownerID: row.ownerID, configID: row.configID)
+                )
+                return RuntimeConfigItem(id: row.configID, type: type, value: Self.render(plaintext, type: type), writeOnly: row.writeOnly, source: row.source)
+            }.sorted { $0.id < $1.id }
         }
     }
 

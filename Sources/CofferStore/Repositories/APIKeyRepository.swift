@@ -48,6 +48,20 @@ public struct APIKeyRepository: Sendable {
         )).first
     }
 
+    /// The unrevoked key with this id whose secret hashes to `secretHash`, with the audit
+    /// row `token.issue` written in the same statement (one round trip); nil (and nothing
+    /// written) when there is none. The digests are compared by PostgreSQL: an early exit
+    /// there tells nothing useful, since a caller chooses the secret, not its SHA-256.
+    public func authenticateForToken(
+        id: String, secretHash: [UInt8], requestID: String, on session: StoreSession
+    ) async throws -> (id: String, space: String, role: String)? {
+        var found: (String, String, String)?
+        for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID)) {
+            found = row
+        }
+        return found.map { (id: $0.0, space: $0.1, role: $0.2) }
+    }
+
     /// All keys, newest first.
     public func list(on session: StoreSession) async throws -> [APIKeyRecord] {
         try await records(session.query(
@@ -108,5 +122,36 @@ public struct APIKeyRepository: Sendable {
             ))
         }
         return result
+    }
+}
+
+/// The statement behind ``APIKeyRepository/authenticateForToken(id:secretHash:requestID:on:)``.
+struct TokenIssueStatement: PostgresPreparedStatement {
+    static let name = "coffer_token_issue_v1"
+    static let sql = """
+        WITH key AS (
+            SELECT id, space, role FROM api_keys WHERE id = $1 AND secret_hash = $2 AND revoked_at IS NULL
+        ), event AS (
+            INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
+            SELECT id, space, 'token.issue', 'api_key:' || id, space, $3, 'success', '' FROM key
+        )
+        SELECT id, space, role FROM key
+        """
+    typealias Row = (String, String, String)
+
+    var id: String
+    var secretHash: [UInt8]
+    var requestID: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(id)
+        bindings.append(ByteBuffer(bytes: secretHash))
+        bindings.append(requestID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
     }
 }

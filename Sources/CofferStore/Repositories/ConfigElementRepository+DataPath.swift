@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The winning element of one config id in a stack's runtime config.
+public struct RuntimeConfigRow: Sendable, Equatable {
+    /// The stack or context whose element won (its UUID is bound into the value's sealing).
+    public var ownerID: UUID
+    /// `stack` or `context:<id>`.
+    public var source: String
+    public var configID: String
+    public var type: String
+    public var writeOnly: Bool
+    public var sealedValue: [UInt8]
+}
+
+/// The caller of an audited operation, as its audit row records it.
+public struct AuditActor: Sendable, Equatable {
+    public var actor: String
+    public var actorSpace: String
+    public var requestID: String
+
+    public init(actor: String, actorSpace: String, requestID: String) {
+        self.actor = actor
+        self.actorSpace = actorSpace
+        self.requestID = requestID
+    }
+}
+
+/// A config write as the caller sealed it: for owner `ownerUUID`, under data key version
+/// `dekVersion`.
+public struct ElementWrite: Sendable {
+    public var kind: OwnerKind
+    public var ownerID: String
+    public var ownerUUID: UUID?
+    public var configID: String
+    public var type: String
+    public var writeOnly: Bool
+    public var sealedValue: [UInt8]
+    public var dekVersion: Int32
+    public var checksum: String
+    public var description: String
+
+    public init(kind: OwnerKind, ownerID: String, ownerUUID: UUID?, configID: String, type: String, writeOnly: Bool,
+                sealedValue: [UInt8], dekVersion: Int32, checksum: String, description: String) {
+        self.kind = kind
+        self.ownerID = ownerID
+        self.ownerUUID = ownerUUID
+        self.configID = configID
+        self.type = type
+        self.writeOnly = writeOnly
+        self.sealedValue = sealedValue
+        self.dekVersion = dekVersion
+        self.checksum = checksum
+        self.description = description
+    }
+}
+
+/// What ``ConfigElementRepository/write(_:reachFrom:by:on:)`` did.
+public enum ElementWriteOutcome: Sendable, Equatable {
+    /// No such stack or context in the caller's reach; nothing written or audited.
+    case notFound
+    /// The owner's UUID is not the one the value was sealed for: seal it again for `uuid`.
+    case ownerChanged(uuid: UUID)
+    /// The data key version is no longer active: reload the keys and seal again.
+    case staleKey
+    /// The element already held exactly this; audited, no new version.
+    case unchanged(space: String, version: Int32, createdAt: Date, updatedAt: Date)
+    /// Stored as `version`; `created` when the element is new.
+    case written(space: String, version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
+}
+
+/// The hot paths of config elements: each one statement (one round trip), atomic with its
+/// audit row (SQL functions of `migrations/0005_data_path.sql`).
+extension ConfigElementRepository {
+    /// The resolved runtime config of a stack in the caller's reach, one row per config id
+    /// (the winner), audited as `runtime_config.read` in the same statement; nil when the
+    /// stack is not in reach (then nothing is audited).
+    public func runtimeConfig(
+        stackID: String, reachFrom space: String, by actor: AuditActor, on session: StoreSession
+    ) async throws -> (stack: UUID, rows: [RuntimeConfigRow])? {
+        var stack: UUID?
+        var rows: [RuntimeConfigRow] = []
+        for try await (owner, source, configID, type, writeOnly, sealed) in try await session.execute(
+            RuntimeConfigStatement(space: space, stackID: stackID, actor: actor)
+        ) {
+            guard let configID, let type, let writeOnly, let sealed else {
+                stack = owner
+                continue
+            }
+            rows.append(RuntimeConfigRow(
+                ownerID: owner, source: source, configID: configID, type: type, writeOnly: writeOnly,
+                sealedValue: Array(sealed.readableBytesView)
+            ))
+        }
+        guard let stack else { return nil }
+        return (stack, rows)
+    }
+
+    /// Writes an element: checks the data key version is active, takes the next history
+    /// version, stores the value and its history row and the audit row `config.put`, in
+    /// one statement; or reports why it did not (see ``ElementWriteOutcome``).
+    public func write(_ write: ElementWrite, reachFrom space: String, by actor: AuditActor, on session: StoreSession) async throws -> ElementWriteOutcome {
+        var outcome: ElementWriteOutcome?
+        for try await (status, uuid, ownerSpace, version, createdAt, updatedAt, created) in try await session.execute(
+            PutElementStatement(space: space, write: write, actor: actor)
+        ) {
+            switch status {
+            case "not_found":
+                outcome = .notFound
+            case "owner_changed":
+                guard let uuid else { throw StoreError(.failed, "coffer_put_config_element answered owner_changed without an owner") }
+                outcome = .ownerChanged(uuid: uuid)
+            case "stale_key":
+                outcome = .staleKey
+            case "unchanged", "written":
+                guard let ownerSpace, let version, let createdAt, let updatedAt, let created else {
+                    throw StoreError(.failed, "coffer_put_config_element answered \(status) with missing fields")
+                }
+                outcome = status == "unchanged"
+                    ? .unchanged(space: ownerSpace, version: version, createdAt: createdAt, updatedAt: updatedAt)
+                    : .written(space: ownerSpace, version: version, createdAt: createdAt, updatedAt: updatedAt, created: created)
+            default:
+                throw StoreError(.failed, "coffer_put_config_element answered an unknown status `\(status)`")
+            }
+        }
+        guard let outcome else { throw StoreError(.failed, "coffer_put_config_element answered no row") }
+        return outcome
+    }
+}
+
+/// The statement behind ``ConfigElementRepository/runtimeConfig(stackID:reachFrom:by:on:)``.
+struct RuntimeConfigStatement: PostgresPreparedStatement {
+    static let name = "coffer_runtime_config_v1"
+    static let sql = "SELECT owner_uuid, source, config_id, type, write_only, sealed_value FROM coffer_runtime_config($1, $2, $3, $4, $5)"
+    typealias Row = (UUID, String, String?, String?, Bool?, ByteBuffer?)
+
+    var space: String
+    var stackID: String
+    var actor: AuditActor
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(space)
+        bindings.append(stackID)
+        bindings.append(actor.actor)
+        bindings.append(actor.actorSpace)
+        bindings.append(actor.requestID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}
+
+/// The statement behind ``ConfigElementRepository/write(_:reachFrom:by:on:)``.
+struct PutElementStatement: PostgresPreparedStatement {
+    static let name = "coffer_put_config_element_v1"
+    static let sql = """
+        SELECT status, owner_uuid, owner_space, version, created_at, updated_at, created
+        FROM coffer_put_config_element($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        """
+    typealias Row = (String, UUID?, String?, Int32?, Date?, Date?, Bool?)
+
+    var space: String
+    var write: ElementWrite
+    var actor: AuditActor
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(space)
+        bindings.append(write.kind.rawValue)
+        bindings.append(write.ownerID)
+        bindings.append(write.ownerUUID)
+        bindings.append(write.configID)
+        bindings.append(write.type)
+        bindings.append(write.writeOnly)
+        bindings.append(ByteBuffer(bytes: write.sealedValue))
+        bindings.append(write.dekVersion)
+        bindings.append(write.checksum)
+        bindings.append(write.description)
+        bindings.append(actor.actor)
+        bindings.append(actor.actorSpace)
+        bindings.append(actor.requestID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}
