@@ -33,10 +33,7 @@ struct HTTPFixture: Sendable {
                 await setup.close()
                 throw error
             }
-            // Few connections kept open per test: many fixtures share one test server.
-            var settings = testDatabase.settings
-            settings.minimumConnections = 2
-            let database = Database(settings: settings, logger: logger)
+            let database = Database(settings: testDatabase.settings, logger: logger)
             let revocations = RevocationList()
             let lifecycle = KeyLifecycle(database: database, hierarchy: KeyHierarchy(root: root, logger: logger), keyring: keyring, batchSize: 7, logger: logger)
             let services = AppServices(

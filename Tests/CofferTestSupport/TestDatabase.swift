@@ -23,7 +23,11 @@ public struct TestDatabase: Sendable {
         var components = URLComponents(string: adminURL)!
         components.path = "/\(name)"
         let url = components.string!
-        return TestDatabase(name: name, url: url, settings: try DatabaseSettings(url: url))
+        var settings = try DatabaseSettings(url: url)
+        // Pools of tests keep few connections open: many tests share one test server, and a
+        // pool of the service's own settings opens all twenty at once.
+        settings.minimumConnections = 2
+        return TestDatabase(name: name, url: url, settings: settings)
     }
 
     /// Drops the database, closing its connections.
