@@ -1,5 +1,3 @@
-import NIOCore
-import PostgresNIO
 import Synchronization
 
 /// Deadlines of the database operations in flight: a table swept by one repeating timer
@@ -16,15 +14,20 @@ final class DeadlineSweeper: Sendable {
     }
 
     private let entries = Mutex<(next: UInt64, pending: [UInt64: Entry])>((0, [:]))
-    private let timer = Mutex<RepeatedTask?>(nil)
+    private let timer = Mutex<Task<Void, Never>?>(nil)
 
     /// Sweeps ten times per `timeout` (at most every 100 ms), so a deadline fires at most
-    /// a tenth of the timeout late.
+    /// a tenth of the timeout late. The sweeping task sleeps on Swift's clock, not on a
+    /// NIO event loop: loops busy with connection set-up (SCRAM, TLS) under load would
+    /// delay a timer of theirs by seconds (seen in a clean-clone CI run).
     init(every timeout: Duration) {
         let tick = min(max(timeout / 10, .milliseconds(5)), .milliseconds(100))
-        let loop = PostgresClient.defaultEventLoopGroup.next()
-        let task = loop.scheduleRepeatedTask(initialDelay: .nanoseconds(tick.nanoseconds), delay: .nanoseconds(tick.nanoseconds)) { [weak self] _ in
-            self?.sweep()
+        let task = Task.detached { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                guard let self else { return }
+                self.sweep()
+            }
         }
         timer.withLock { $0 = task }
     }
