@@ -40,15 +40,15 @@ import Testing
         try await withTestDatabase { testDatabase in
             let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .milliseconds(200))
             let gate = Gate()
-            // Opens the gate in any case, so a wrong implementation fails instead of hanging.
+            // Opens the gate in any case, so a wrong implementation fails instead of hanging
+            // (late enough that a loaded CI machine still answers the deadline first).
             let fallback = Task {
-                try? await Task.sleep(for: .seconds(5))
+                try? await Task.sleep(for: .seconds(60))
                 gate.open()
             }
             defer { fallback.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.client!.run() }
-                let started = ContinuousClock.now
                 do {
                     _ = try await database.withConnection { _ in
                         await gate.wait()
@@ -58,7 +58,6 @@ import Testing
                 } catch let error as StoreError {
                     #expect(error.code == .unavailable)
                     #expect(!gate.isOpen, "the caller waited for the stuck body")
-                    #expect(ContinuousClock.now - started < .seconds(4))
                 }
                 gate.open()
                 group.cancelAll()
@@ -68,7 +67,8 @@ import Testing
 
     @Test func resultsAndErrorsOfABodyPassThrough() async throws {
         try await withTestDatabase { testDatabase in
-            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(5))
+            // A deadline no loaded machine reaches: this test is about what passes through.
+            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(120))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.client!.run() }
                 let answer = try await database.withConnection { _ in 42 }
