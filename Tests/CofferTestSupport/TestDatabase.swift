@@ -23,11 +23,7 @@ public struct TestDatabase: Sendable {
         var components = URLComponents(string: adminURL)!
         components.path = "/\(name)"
         let url = components.string!
-        var settings = try DatabaseSettings(url: url)
-        // Pools of tests keep few connections open: many tests share one test server, and a
-        // pool of the service's own settings opens all twenty at once.
-        settings.minimumConnections = 2
-        return TestDatabase(name: name, url: url, settings: settings)
+        return TestDatabase(name: name, url: url, settings: try DatabaseSettings(url: url))
     }
 
     /// Drops the database, closing its connections.
@@ -69,7 +65,8 @@ public struct TestDatabase: Sendable {
         }
     }
 
-    static func admin(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+    /// Runs `body` with a connection to the server's maintenance database (to alter or drop a test database).
+    public static func admin(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         let database = try await Database.connect(settings: try DatabaseSettings(url: try TestEnvironment.databaseURL()), logger: logger)
         do {
             try await database.withConnection(body)

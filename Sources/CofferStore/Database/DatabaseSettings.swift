@@ -24,8 +24,6 @@ public struct DatabaseSettings: Sendable {
     public var connectTimeout: Duration = .seconds(5)
     /// Pool size per process.
     public var maximumConnections = 20
-    /// Connections the pool keeps open at all times; nil keeps ``maximumConnections`` open.
-    public var minimumConnections: Int?
 
     /// Parses a `DATABASE_URL`. The error never repeats the URL, which holds a password.
     public init(url: String) throws {
@@ -103,15 +101,17 @@ public struct DatabaseSettings: Sendable {
             host: host, port: port, username: username, password: password, database: database, tls: tls
         )
         configuration.options.connectTimeout = connectTimeout
-        // Pool settings chosen for throughput. Every connection stays open (minimum =
-        // maximum) and none is pinged while idle: PostgresNIO arms a keep-alive timer and an
-        // idle timer each time a connection above the minimum, or any connection with a
-        // keep-alive, goes idle, and cancels them on the next lease, which is several task
-        // spawns and sleeps per query (postgres-nio issue #511; measured in
-        // docs/performance.md). A connection the server or the network closed is found by
-        // its close event or, at worst, by the operation deadline, and replaced.
+        // Pool settings. No keep-alive: PostgresNIO arms a keep-alive timer each time a
+        // connection goes idle and cancels it on the next lease, task spawns and sleeps per
+        // query (postgres-nio issue #511). A connection the server or the network closed is
+        // found by its close event or, at worst, by the operation deadline, and replaced.
+        // The pool grows on demand from no connection (`minimumConnections` 0, the
+        // default): with a minimum above 0 (tried: minimum = maximum, which also saves the
+        // idle timers) PostgresNIO 1.33.2's pool fails a precondition and stops the process
+        // when connections drop below the minimum and a lease arrives
+        // (`createNewDemandConnectionIfPossible`; found by the PostgreSQL restart fault run).
         configuration.options.maximumConnections = maximumConnections
-        configuration.options.minimumConnections = min(minimumConnections ?? maximumConnections, maximumConnections)
+        configuration.options.minimumConnections = 0
         configuration.options.keepAliveBehavior = nil
         if sslMode == .verifyFull { configuration.options.tlsServerName = host }
         return configuration
