@@ -65,8 +65,7 @@ public struct TestDatabase: Sendable {
         }
     }
 
-    /// Runs `body` with a connection to the server's maintenance database (to alter or drop a test database).
-    public static func admin(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+    static func admin(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
         let database = try await Database.connect(settings: try DatabaseSettings(url: try TestEnvironment.databaseURL()), logger: logger)
         do {
             try await database.withConnection(body)

@@ -17,9 +17,8 @@ final class DeadlineSweeper: Sendable {
     private let timer = Mutex<Task<Void, Never>?>(nil)
 
     /// Sweeps ten times per `timeout` (at most every 100 ms), so a deadline fires at most
-    /// a tenth of the timeout late. The sweeping task sleeps on Swift's clock, not on a
-    /// NIO event loop: loops busy with connection set-up (SCRAM, TLS) under load would
-    /// delay a timer of theirs by seconds (seen in a clean-clone CI run).
+    /// a tenth of the timeout late. The sweeping task sleeps on Swift's clock, off the NIO
+    /// event loops that carry the connections it watches.
     init(every timeout: Duration) {
         let tick = min(max(timeout / 10, .milliseconds(5)), .milliseconds(100))
         let task = Task.detached { [weak self] in
