@@ -52,6 +52,31 @@ public struct StoreSession: Sendable {
         }
     }
 
+    /// Runs `statement` once more when PostgreSQL refuses it as read-only. A backend applies
+    /// a reloaded `default_transaction_read_only` only after its next statement, so the
+    /// first write on a connection that sat idle through the end of a read-only period is
+    /// refused although the server accepts writes again (found by the read-only fault run);
+    /// the refused statement did nothing, and the second try sees the current setting.
+    func retryingIfReadOnly<Result>(_ statement: () async throws -> Result) async throws -> Result {
+        do {
+            return try await statement()
+        } catch where (StoreError.map(error) as? StoreError)?.code == .readOnly && !connection.isClosed {
+            return try await statement()
+        }
+    }
+
+    /// Proves that the statement just run on this session committed. A statement outside
+    /// a transaction commits when PostgreSQL processes the Sync after it, but PostgresNIO
+    /// hands back its rows at CommandComplete, before that: a server that ends the session
+    /// in between (a fast shutdown) sends those rows, then an error, and never commits.
+    /// PostgresNIO runs the next query on a connection only after the previous one's
+    /// ReadyForQuery, which the server sends after the commit; so a trivial query that
+    /// answers proves the commit, and one that fails means the outcome is unknown (found
+    /// by the pg-restart fault run: an acknowledged write was lost).
+    func confirmCommitted() async throws {
+        try await query("SELECT 1")
+    }
+
     @discardableResult
     func query(_ query: PostgresQuery, logger: Logger? = nil) async throws -> PostgresRowSequence {
         try await connection.query(query, logger: logger ?? self.logger)

@@ -55,10 +55,15 @@ public struct APIKeyRepository: Sendable {
     public func authenticateForToken(
         id: String, secretHash: [UInt8], requestID: String, on session: StoreSession
     ) async throws -> (id: String, space: String, role: String)? {
-        var found: (String, String, String)?
-        for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID)) {
-            found = row
+        let found = try await session.retryingIfReadOnly { () -> (String, String, String)? in
+            var found: (String, String, String)?
+            for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID)) {
+                found = row
+            }
+            return found
         }
+        // No token is signed before its audit row has committed.
+        if found != nil { try await session.confirmCommitted() }
         return found.map { (id: $0.0, space: $0.1, role: $0.2) }
     }
 

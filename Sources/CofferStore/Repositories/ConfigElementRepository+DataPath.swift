@@ -70,8 +70,9 @@ public enum ElementWriteOutcome: Sendable, Equatable {
     case written(space: String, version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
 }
 
-/// The hot paths of config elements: each one statement (one round trip), atomic with its
-/// audit row (SQL functions of `migrations/0005_data_path.sql`).
+/// The hot paths of config elements: each one statement, atomic with its audit row (SQL
+/// functions of `migrations/0005_data_path.sql`), and a trivial second one that proves the
+/// first committed (``StoreSession/confirmCommitted()``).
 extension ConfigElementRepository {
     /// The resolved runtime config of a stack in the caller's reach, one row per config id
     /// (the winner), audited as `runtime_config.read` in the same statement; nil when the
@@ -79,21 +80,26 @@ extension ConfigElementRepository {
     public func runtimeConfig(
         stackID: String, reachFrom space: String, by actor: AuditActor, on session: StoreSession
     ) async throws -> (stack: UUID, rows: [RuntimeConfigRow])? {
-        var stack: UUID?
-        var rows: [RuntimeConfigRow] = []
-        for try await (owner, source, configID, type, writeOnly, sealed) in try await session.execute(
-            RuntimeConfigStatement(space: space, stackID: stackID, actor: actor)
-        ) {
-            guard let configID, let type, let writeOnly, let sealed else {
-                stack = owner
-                continue
+        let (stack, rows) = try await session.retryingIfReadOnly { () -> (UUID?, [RuntimeConfigRow]) in
+            var stack: UUID?
+            var rows: [RuntimeConfigRow] = []
+            for try await (owner, source, configID, type, writeOnly, sealed) in try await session.execute(
+                RuntimeConfigStatement(space: space, stackID: stackID, actor: actor)
+            ) {
+                guard let configID, let type, let writeOnly, let sealed else {
+                    stack = owner
+                    continue
+                }
+                rows.append(RuntimeConfigRow(
+                    ownerID: owner, source: source, configID: configID, type: type, writeOnly: writeOnly,
+                    sealedValue: Array(sealed.readableBytesView)
+                ))
             }
-            rows.append(RuntimeConfigRow(
-                ownerID: owner, source: source, configID: configID, type: type, writeOnly: writeOnly,
-                sealedValue: Array(sealed.readableBytesView)
-            ))
+            return (stack, rows)
         }
         guard let stack else { return nil }
+        // The audit row must have committed before any value is served.
+        try await session.confirmCommitted()
         return (stack, rows)
     }
 
@@ -101,6 +107,16 @@ extension ConfigElementRepository {
     /// version, stores the value and its history row and the audit row `config.put`, in
     /// one statement; or reports why it did not (see ``ElementWriteOutcome``).
     public func write(_ write: ElementWrite, reachFrom space: String, by actor: AuditActor, on session: StoreSession) async throws -> ElementWriteOutcome {
+        let outcome = try await session.retryingIfReadOnly { try await self.runWrite(write, reachFrom: space, by: actor, on: session) }
+        // A write is acknowledged only once it has committed.
+        switch outcome {
+        case .written, .unchanged: try await session.confirmCommitted()
+        case .notFound, .ownerChanged, .staleKey: break
+        }
+        return outcome
+    }
+
+    private func runWrite(_ write: ElementWrite, reachFrom space: String, by actor: AuditActor, on session: StoreSession) async throws -> ElementWriteOutcome {
         var outcome: ElementWriteOutcome?
         for try await (status, uuid, ownerSpace, version, createdAt, updatedAt, created) in try await session.execute(
             PutElementStatement(space: space, write: write, actor: actor)
