@@ -108,7 +108,7 @@ import Testing
 
     @Test func aTransactionWhoseConnectionTheServerEndsFailsAsUnavailable() async throws {
         try await withTestDatabase { testDatabase in
-            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(30))
+            let database = Database(settings: testDatabase.settings, logger: Logger(label: "test"), operationTimeout: .seconds(120))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.client!.run() }
                 // The server ends the session inside the transaction (as a fast shutdown does);

@@ -11,7 +11,7 @@ import Testing
 
     @Test func readsInsideASnapshotDoNotSeeACommitMadeMeanwhileAndCannotWrite() async throws {
         try await withTestDatabase { testDatabase in
-            let database = Database(settings: testDatabase.settings, logger: Self.logger, operationTimeout: .seconds(30))
+            let database = Database(settings: testDatabase.settings, logger: Self.logger, operationTimeout: .seconds(120))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.client!.run() }
                 try await database.withConnection { connection in
