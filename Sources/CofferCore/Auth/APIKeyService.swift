@@ -69,7 +69,7 @@ public struct APIKeyService: Sendable {
         let repository = self.repository
         let secretHash = Self.hash(secret)
         // One statement: the key's check and the audit row together.
-        let key = try await database.withSession {
+        let key = try await database.withSession(retryingReadOnly: true) {
             try await repository.authenticateForToken(id: id, secretHash: secretHash, requestID: requestID, on: $0)
         }
         guard let key else {

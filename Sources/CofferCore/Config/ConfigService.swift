@@ -173,7 +173,7 @@ public struct ConfigService: Sendable {
                     writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
                     checksum: checksum, description: input.description
                 )
-                let outcome = try await database.withSession { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
+                let outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
                 let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
                 switch outcome {
                 case .notFound:
@@ -300,7 +300,7 @@ public struct ConfigService: Sendable {
         let elements = self.elements
         let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
         // One statement: resolution and audit row together (coffer_runtime_config).
-        guard let (_, rows) = try await database.withSession({
+        guard let (_, rows) = try await database.withSession(retryingReadOnly: true, {
             try await elements.runtimeConfig(stackID: stackID, reachFrom: principal.space, by: actor, on: $0)
         }) else {
             throw Self.notFound(.stack, stackID)

@@ -87,6 +87,21 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs `body` with a session like ``withSession(_:)``, and once more on a new
+    /// connection when the first refused a statement as read-only (its connection may carry
+    /// a stale read-only default; see ``StoreSession/closingIfReadOnly(_:)``). For bodies
+    /// of one statement, whose refusal wrote nothing.
+    @discardableResult
+    public func withSession<Result: Sendable>(
+        retryingReadOnly: Bool, _ body: @escaping @Sendable (StoreSession) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await withSession(body)
+        } catch let error as StoreError where retryingReadOnly && error.code == .readOnly {
+            return try await withSession(body)
+        }
+    }
+
     /// Runs `body` in a transaction, within ``operationTimeout``: committed if it returns,
     /// rolled back if it throws; the error thrown by `body` reaches the caller unchanged.
     /// With ``StoreSession/Isolation/snapshot`` it is read-only and sees one snapshot of the

@@ -52,16 +52,19 @@ public struct StoreSession: Sendable {
         }
     }
 
-    /// Runs `statement` once more when PostgreSQL refuses it as read-only. A backend applies
-    /// a reloaded `default_transaction_read_only` only after its next statement, so the
-    /// first write on a connection that sat idle through the end of a read-only period is
-    /// refused although the server accepts writes again (found by the read-only fault run);
-    /// the refused statement did nothing, and the second try sees the current setting.
-    func retryingIfReadOnly<Result>(_ statement: () async throws -> Result) async throws -> Result {
+    /// Runs `statement`; when PostgreSQL refuses it as read-only, closes this connection
+    /// before the error reaches the caller. A session keeps the `default_transaction_read_only`
+    /// it started with from `ALTER DATABASE`/`ALTER ROLE` settings, and applies a reloaded
+    /// server setting only after its next statement, so a pooled connection opened or idle
+    /// during a read-only period can refuse writes after it ended (found by the read-only
+    /// fault run); ``Database/withSession(retryingReadOnly:_:)`` then tries once more on a
+    /// fresh connection. The refused statement did nothing.
+    func closingIfReadOnly<Result>(_ statement: () async throws -> Result) async throws -> Result {
         do {
             return try await statement()
-        } catch where (StoreError.map(error) as? StoreError)?.code == .readOnly && !connection.isClosed {
-            return try await statement()
+        } catch where (StoreError.map(error) as? StoreError)?.code == .readOnly {
+            if !connection.isClosed { try? await connection.close() }
+            throw StoreError.map(error)
         }
     }
 

@@ -55,7 +55,7 @@ public struct APIKeyRepository: Sendable {
     public func authenticateForToken(
         id: String, secretHash: [UInt8], requestID: String, on session: StoreSession
     ) async throws -> (id: String, space: String, role: String)? {
-        let found = try await session.retryingIfReadOnly { () -> (String, String, String)? in
+        let found = try await session.closingIfReadOnly { () -> (String, String, String)? in
             var found: (String, String, String)?
             for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID)) {
                 found = row

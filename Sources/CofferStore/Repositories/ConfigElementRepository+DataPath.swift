@@ -80,7 +80,7 @@ extension ConfigElementRepository {
     public func runtimeConfig(
         stackID: String, reachFrom space: String, by actor: AuditActor, on session: StoreSession
     ) async throws -> (stack: UUID, rows: [RuntimeConfigRow])? {
-        let (stack, rows) = try await session.retryingIfReadOnly { () -> (UUID?, [RuntimeConfigRow]) in
+        let (stack, rows) = try await session.closingIfReadOnly { () -> (UUID?, [RuntimeConfigRow]) in
             var stack: UUID?
             var rows: [RuntimeConfigRow] = []
             for try await (owner, source, configID, type, writeOnly, sealed) in try await session.execute(
@@ -107,7 +107,7 @@ extension ConfigElementRepository {
     /// version, stores the value and its history row and the audit row `config.put`, in
     /// one statement; or reports why it did not (see ``ElementWriteOutcome``).
     public func write(_ write: ElementWrite, reachFrom space: String, by actor: AuditActor, on session: StoreSession) async throws -> ElementWriteOutcome {
-        let outcome = try await session.retryingIfReadOnly { try await self.runWrite(write, reachFrom: space, by: actor, on: session) }
+        let outcome = try await session.closingIfReadOnly { try await self.runWrite(write, reachFrom: space, by: actor, on: session) }
         // A write is acknowledged only once it has committed.
         switch outcome {
         case .written, .unchanged: try await session.confirmCommitted()
