@@ -17,17 +17,17 @@ struct CLI {
         ]
     }
 
-    func run(_ arguments: [String], overrides: [String: String] = [:], removing: [String] = []) throws -> ProcessResult {
+    func run(_ arguments: [String], overrides: [String: String] = [:], removing: [String] = []) async throws -> ProcessResult {
         var env = environment
         env.merge(overrides) { $1 }
         for name in removing { env.removeValue(forKey: name) }
-        return try ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: env)
+        return try await ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: env)
     }
 
     /// `pg_dump` of the database as plain SQL, without the `\restrict` lines whose key
     /// recent pg_dump versions draw at random on every run.
-    func dump() throws -> String {
-        let result = try ProcessRunner.run(try TestEnvironment.pgBin() + "/pg_dump", ["--no-owner", "--dbname", database.url])
+    func dump() async throws -> String {
+        let result = try await ProcessRunner.run(try TestEnvironment.pgBin() + "/pg_dump", ["--no-owner", "--dbname", database.url])
         guard result.status == 0 else { throw TestFailure("pg_dump failed: \(result.stderr)") }
         return result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.hasPrefix("\\restrict ") && !$0.hasPrefix("\\unrestrict ") }
@@ -62,11 +62,11 @@ final class ServeProcess: @unchecked Sendable {
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     /// Waits until `/healthz` answers.
-    func waitUntilHealthy() throws {
+    func waitUntilHealthy() async throws {
         for _ in 0..<150 {
             if !process.isRunning { throw TestFailure("coffer serve exited: \(log)") }
-            if let result = try? curl(["-fsS", "\(baseURL)/healthz"]), result.status == 0 { return }
-            usleep(100_000)
+            if let result = try? await curl(["-fsS", "\(baseURL)/healthz"]), result.status == 0 { return }
+            try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFailure("coffer serve did not become healthy")
     }
@@ -85,18 +85,18 @@ final class ServeProcess: @unchecked Sendable {
     }
 
     /// Runs curl; with `json`, posts or puts it.
-    func curl(_ arguments: [String]) throws -> ProcessResult {
-        try ProcessRunner.run("/usr/bin/env", ["curl", "-sS", "--max-time", "20"] + arguments, inheritEnvironment: true)
+    func curl(_ arguments: [String]) async throws -> ProcessResult {
+        try await ProcessRunner.run("/usr/bin/env", ["curl", "-sS", "--max-time", "20"] + arguments, inheritEnvironment: true)
     }
 
-    func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil) throws -> (status: Int, body: [String: Any], raw: String) {
+    func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil) async throws -> (status: Int, body: [String: Any], raw: String) {
         var arguments = ["-X", method, "-w", "\n%{http_code}", "\(baseURL)\(path)"]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
         if let json {
             let data = try JSONSerialization.data(withJSONObject: json)
             arguments += ["-H", "Content-Type: application/json", "--data-binary", String(decoding: data, as: UTF8.self)]
         }
-        let result = try curl(arguments)
+        let result = try await curl(arguments)
         guard result.status == 0 else { throw TestFailure("curl failed: \(result.stderr)") }
         let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         let status = Int(lines.last ?? "") ?? 0
@@ -123,8 +123,8 @@ func apiKeyJSON(_ result: ProcessResult) -> [String: String] {
 
 extension ServeProcess {
     /// A token for an API key (`apiKeyJSON` of its creation).
-    func token(for key: [String: String]) throws -> String {
-        let reply = try request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"] ?? "", "api_key_secret": key["secret"] ?? ""])
+    func token(for key: [String: String]) async throws -> String {
+        let reply = try await request("POST", "/api/v1/auth/token", json: ["api_key_id": key["id"] ?? "", "api_key_secret": key["secret"] ?? ""])
         guard let token = reply.body["token"] as? String else { throw TestFailure("no token: HTTP \(reply.status)") }
         return token
     }

@@ -31,14 +31,14 @@ import Testing
     }()
 
     @Test(arguments: ["migrate", "serve", "config"])
-    func badInputExitsTwoWithOneLine(command: String) throws {
+    func badInputExitsTwoWithOneLine(command: String) async throws {
         let goodKey = TestKeys.environmentValue(TestKeys.primary)
         for (name, overrides, variable) in Self.cases {
             var environment = ["ENCRYPTION_TYPE": "rsa", "DATABASE_URL": Self.databaseURL]
             if name != "missing key" { environment["ENCRYPTION_RSA_PRIVATE_KEY"] = goodKey }
             environment.merge(overrides) { $1 }
             let arguments = command == "config" ? ["config", "check"] : [command]
-            let result = try ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: environment)
+            let result = try await ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: environment)
             #expect(result.status == 2, "\(name): exit \(result.status)")
             let lines = result.stderr.split(separator: "\n")
             #expect(lines.count == 1, "\(name): \(result.stderr)")
@@ -50,28 +50,28 @@ import Testing
         }
     }
 
-    @Test func kmsIsTheDefaultAndNeedsItsKeyIDs() throws {
-        let result = try ProcessRunner.run(try TestEnvironment.binary(), ["migrate"], environment: ["DATABASE_URL": Self.databaseURL])
+    @Test func kmsIsTheDefaultAndNeedsItsKeyIDs() async throws {
+        let result = try await ProcessRunner.run(try TestEnvironment.binary(), ["migrate"], environment: ["DATABASE_URL": Self.databaseURL])
         #expect(result.status == 2)
         #expect(result.stderr.contains("ENCRYPTION_KMS_ENCRYPTION_KEY_ID"))
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
-    @Test func badArgumentsExitTwo() throws {
+    @Test func badArgumentsExitTwo() async throws {
         let binary = try TestEnvironment.binary()
-        #expect(try ProcessRunner.run(binary, ["no-such-command"]).status == 2)
-        #expect(try ProcessRunner.run(binary, ["api-keys", "create", "--name", "x", "--role", "root"]).status == 2)
-        #expect(try ProcessRunner.run(binary, ["--version"]).stdout.contains("0.1.0"))
+        #expect(try await ProcessRunner.run(binary, ["no-such-command"]).status == 2)
+        #expect(try await ProcessRunner.run(binary, ["api-keys", "create", "--name", "x", "--role", "root"]).status == 2)
+        #expect(try await ProcessRunner.run(binary, ["--version"]).stdout.contains("0.1.0"))
         for command in [["--help"], ["migrate", "--help"], ["serve", "--help"], ["api-keys", "create", "--help"], ["config", "check", "--help"]] {
-            let result = try ProcessRunner.run(binary, command)
+            let result = try await ProcessRunner.run(binary, command)
             #expect(result.status == 0, "\(command)")
             #expect(result.stdout.contains("USAGE"), "\(command)")
         }
     }
 
-    @Test func configCheckPrintsWhatWouldBeUsedWithoutSecrets() throws {
+    @Test func configCheckPrintsWhatWouldBeUsedWithoutSecrets() async throws {
         let keyValue = TestKeys.environmentValue(TestKeys.primary)
-        let result = try ProcessRunner.run(try TestEnvironment.binary(), ["config", "check"], environment: [
+        let result = try await ProcessRunner.run(try TestEnvironment.binary(), ["config", "check"], environment: [
             "ENCRYPTION_TYPE": "rsa", "ENCRYPTION_RSA_PRIVATE_KEY": keyValue, "DATABASE_URL": Self.databaseURL,
         ])
         #expect(result.status == 0)

@@ -91,50 +91,50 @@ import Testing
             var toRSA = rsaEnvironment
             toRSA.merge(aws) { $1 }
             toRSA.merge(["PREVIOUS_ENCRYPTION_TYPE": "kms", "PREVIOUS_ENCRYPTION_KMS_ENCRYPTION_KEY_ID": kmsKeys.encryption]) { $1 }
-            func run(_ arguments: [String], _ environment: [String: String]) throws -> ProcessResult {
-                let result = try ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: environment)
+            func run(_ arguments: [String], _ environment: [String: String]) async throws -> ProcessResult {
+                let result = try await ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: environment)
                 #expect(result.status == 0, "coffer \(arguments.joined(separator: " ")): \(result.stderr)")
                 return result
             }
 
-            _ = try run(["migrate"], rsaEnvironment)
-            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
-            let writer = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
-            let worker = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "worker", "--role", "worker", "--format", "json"]))
+            _ = try await run(["migrate"], rsaEnvironment)
+            let admin = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            let writer = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
+            let worker = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "worker", "--role", "worker", "--format", "json"]))
             // The service has both roots during the migration window.
             let server = try ServeProcess(cli: cli, overrides: toRSA)
             defer { server.cleanUp() }
-            try server.waitUntilHealthy()
-            let adminToken = try server.token(for: admin)
-            #expect(try server.request("POST", "/api/v1/stacks", token: adminToken, json: ["id": "load", "name": "Load"]).status == 201)
-            let load = try Load(port: server.port, writer: try server.token(for: writer), worker: try server.token(for: worker))
-            usleep(700_000)
+            try await server.waitUntilHealthy()
+            let adminToken = try await server.token(for: admin)
+            #expect(try await server.request("POST", "/api/v1/stacks", token: adminToken, json: ["id": "load", "name": "Load"]).status == 201)
+            let load = try Load(port: server.port, writer: try await server.token(for: writer), worker: try await server.token(for: worker))
+            try await Task.sleep(for: .milliseconds(700))
 
-            #expect(try run(["keys", "rotate"], rsaEnvironment).stdout.contains("kek-v2"))
-            usleep(700_000)
-            #expect(try run(["keys", "rotate", "--rewrap"], rsaEnvironment).stdout.contains("rewrapped"))
-            usleep(700_000)
-            #expect(try run(["keys", "destroy", "database-v1"], rsaEnvironment).stdout.contains("job"))
+            #expect(try await run(["keys", "rotate"], rsaEnvironment).stdout.contains("kek-v2"))
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await run(["keys", "rotate", "--rewrap"], rsaEnvironment).stdout.contains("rewrapped"))
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await run(["keys", "destroy", "database-v1"], rsaEnvironment).stdout.contains("job"))
             var completed = false
             for _ in 0..<100 {
-                let jobs = try server.request("GET", "/api/v1/keys/destruction-jobs", token: adminToken)
+                let jobs = try await server.request("GET", "/api/v1/keys/destruction-jobs", token: adminToken)
                 if ((jobs.body["items"] as? [[String: Any]])?.first?["state"] as? String) == "completed" { completed = true; break }
-                usleep(200_000)
+                try await Task.sleep(for: .milliseconds(200))
             }
             #expect(completed, "the destruction job did not complete")
-            #expect(try run(["root-key", "migrate"], toKMS).stdout.contains("rewrapped: kek-v3"))
+            #expect(try await run(["root-key", "migrate"], toKMS).stdout.contains("rewrapped: kek-v3"))
             #expect(try await Self.scalar(cli, "SELECT count(*) FROM key_encryption_keys WHERE wrapped_key IS NOT NULL AND root_type = 'kms'", as: Int.self) == 1)
-            usleep(700_000)
-            #expect(try run(["keys", "rotate"], kmsEnvironment).stdout.contains("kek-v4"))
-            usleep(700_000)
-            #expect(try run(["root-key", "migrate"], toRSA).stdout.contains("rewrapped: kek-v3, kek-v4"))
-            usleep(700_000)
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await run(["keys", "rotate"], kmsEnvironment).stdout.contains("kek-v4"))
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await run(["root-key", "migrate"], toRSA).stdout.contains("rewrapped: kek-v3, kek-v4"))
+            try await Task.sleep(for: .milliseconds(700))
             let result = try load.finish()
 
             #expect(result.failures.isEmpty, "failed requests under load: \(result.failures.prefix(5))")
             #expect((result.counts["writes"] ?? 0) > 50 && (result.counts["reads"] ?? 0) > 50, "\(result.counts)")
             // Every acknowledged write reads back exactly.
-            let runtime = try server.request("GET", "/api/v1/stacks/load/runtime-config", token: try server.token(for: worker))
+            let runtime = try await server.request("GET", "/api/v1/stacks/load/runtime-config", token: try await server.token(for: worker))
             let values = Dictionary(uniqueKeysWithValues: ((runtime.body["items"] as? [[String: Any]]) ?? []).map { ($0["id"] as! String, $0["value"] as! String) })
             #expect(!result.acked.isEmpty)
             for (name, value) in result.acked { #expect(values[name] == value, "\(name)") }
@@ -142,11 +142,11 @@ import Testing
             #expect(try await Self.scalar(cli, "SELECT count(*) FROM key_encryption_keys WHERE wrapped_key IS NOT NULL AND root_type <> 'rsa'", as: Int.self) == 0)
             #expect(try await Self.scalar(cli, "SELECT count(*) FROM config_element_versions WHERE dek_version = 1", as: Int.self) == 0)
             // The README's recovery walk-through still opens every value.
-            let recovered = try Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
+            let recovered = try await Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
             for (name, value) in result.acked {
                 #expect(recovered.contains { $0.configID == name && $0.plaintext == value }, "\(name) not recovered")
             }
-            let list = try run(["keys", "list"], rsaEnvironment).stdout
+            let list = try await run(["keys", "list"], rsaEnvironment).stdout
             #expect(list.contains("database-v1\tdestroyed"))
             server.stop()
             #expect(!server.log.contains("\"level\":\"error\""), "errors in the server log")
@@ -155,17 +155,17 @@ import Testing
 
     @Test func aDestructionJobKilledMidwayResumesAndOnlyOneReplicaRunsIt() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let admin = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
             // 800 rows, one per batch with a pause: the first replica would need minutes.
             let slow = ["COFFER_DESTRUCTION_BATCH_SIZE": "1", "COFFER_DESTRUCTION_BATCH_PAUSE": "200ms"]
             let fast = ["COFFER_DESTRUCTION_BATCH_SIZE": "10"]
             let first = try ServeProcess(cli: cli, overrides: slow)
             defer { first.cleanUp() }
-            try first.waitUntilHealthy()
-            let token = try first.token(for: admin)
-            #expect(try first.request("POST", "/api/v1/stacks", token: token, json: ["id": "many", "name": "Many"]).status == 201)
-            let fill = try ProcessRunner.run(try TestEnvironment.python(), ["-c", """
+            try await first.waitUntilHealthy()
+            let token = try await first.token(for: admin)
+            #expect(try await first.request("POST", "/api/v1/stacks", token: token, json: ["id": "many", "name": "Many"]).status == 201)
+            let fill = try await ProcessRunner.run(try TestEnvironment.python(), ["-c", """
                 import http.client, json, sys
                 connection = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
                 ok = 0
@@ -177,15 +177,15 @@ import Testing
                 print(ok)
                 """, "\(first.port)", token])
             #expect(fill.stdout == "400\n", "\(fill.stderr)")
-            #expect(try cli.run(["keys", "rotate"]).status == 0)
-            #expect(try cli.run(["keys", "destroy", "database-v1"]).status == 0)
+            #expect(try await cli.run(["keys", "rotate"]).status == 0)
+            #expect(try await cli.run(["keys", "destroy", "database-v1"]).status == 0)
 
             // Kill the replica while its job is midway.
             var progress = 0
             for _ in 0..<600 {
                 progress = try await Self.scalar(cli, "SELECT done::int FROM key_destruction_jobs", as: Int.self)
                 if progress >= 5 { break }
-                usleep(50_000)
+                try await Task.sleep(for: .milliseconds(50))
             }
             kill(first.process.processIdentifier, SIGKILL)
             first.process.waitUntilExit()
@@ -200,13 +200,13 @@ import Testing
             defer { second.cleanUp() }
             let third = try ServeProcess(cli: cli, overrides: fast)
             defer { third.cleanUp() }
-            try second.waitUntilHealthy()
-            try third.waitUntilHealthy()
+            try await second.waitUntilHealthy()
+            try await third.waitUntilHealthy()
             var finished = ""
             for _ in 0..<300 {
                 finished = try await Self.scalar(cli, "SELECT state FROM key_destruction_jobs", as: String.self)
                 if finished != "running" { break }
-                usleep(100_000)
+                try await Task.sleep(for: .milliseconds(100))
             }
             #expect(finished == "completed")
             #expect(try await Self.scalar(cli, "SELECT done::int FROM key_destruction_jobs", as: Int.self) == 800)
@@ -218,44 +218,44 @@ import Testing
             let runs = [second.log, third.log].map { $0.components(separatedBy: "destruction job running").count - 1 }
             #expect(runs.reduce(0, +) == 1, "the job ran \(runs) times across the two replicas")
             // Every value still reads.
-            let recovered = try Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
+            let recovered = try await Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
             #expect(Set(recovered.map(\.plaintext)) == Set((0..<400).map { "value-\($0)" }))
         }
     }
 
     @Test func anRSARootChangeKeepsTokensOfTheOldKeyValidWhileItIsThePreviousRoot() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let admin = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
             let old = try ServeProcess(cli: cli)
-            let oldToken = try { defer { old.cleanUp() }; try old.waitUntilHealthy(); return try old.token(for: admin) }()
+            let oldToken = try await { defer { old.cleanUp() }; try await old.waitUntilHealthy(); return try await old.token(for: admin) }()
 
             // Move to another RSA key, keeping the old one as the previous root.
             let next = CLI(database: cli.database, key: TestKeys.other)
             let previous = ["PREVIOUS_ENCRYPTION_TYPE": "rsa", "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY": TestKeys.environmentValue(TestKeys.primary)]
-            let migrated = try next.run(["root-key", "migrate"], overrides: previous)
+            let migrated = try await next.run(["root-key", "migrate"], overrides: previous)
             #expect(migrated.status == 0, "\(migrated.stderr)")
             #expect(migrated.stdout.contains("rewrapped: kek-v1"))
-            #expect(try next.run(["root-key", "migrate"]).status == 2, "PREVIOUS_* is required")
+            #expect(try await next.run(["root-key", "migrate"]).status == 2, "PREVIOUS_* is required")
             // The old key alone no longer opens the hierarchy.
-            #expect(try cli.run(["serve"]).status == 3)
+            #expect(try await cli.run(["serve"]).status == 3)
 
             let server = try ServeProcess(cli: next, overrides: previous)
             defer { server.cleanUp() }
-            try server.waitUntilHealthy()
-            let jwks = try server.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]] ?? []
+            try await server.waitUntilHealthy()
+            let jwks = try await server.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]] ?? []
             #expect(Set(jwks.compactMap { $0["kid"] as? String }) == [TestKeys.primary.publicKey.jwkThumbprint, TestKeys.other.publicKey.jwkThumbprint])
-            #expect(try server.request("GET", "/api/v1/stacks", token: oldToken).status == 200)
-            let newToken = try server.token(for: admin)
-            #expect(try server.request("GET", "/api/v1/stacks", token: newToken).status == 200)
+            #expect(try await server.request("GET", "/api/v1/stacks", token: oldToken).status == 200)
+            let newToken = try await server.token(for: admin)
+            #expect(try await server.request("GET", "/api/v1/stacks", token: newToken).status == 200)
             // Without the previous root, only the new key is published and old tokens stop working.
             server.stop()
             let plain = try ServeProcess(cli: next)
             defer { plain.cleanUp() }
-            try plain.waitUntilHealthy()
-            #expect((try plain.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]])?.count == 1)
-            #expect(try plain.request("GET", "/api/v1/stacks", token: oldToken).status == 401)
-            #expect(try plain.request("GET", "/api/v1/stacks", token: newToken).status == 200)
+            try await plain.waitUntilHealthy()
+            #expect((try await plain.request("GET", "/.well-known/jwks.json").body["keys"] as? [[String: Any]])?.count == 1)
+            #expect(try await plain.request("GET", "/api/v1/stacks", token: oldToken).status == 401)
+            #expect(try await plain.request("GET", "/api/v1/stacks", token: newToken).status == 200)
         }
     }
 }

@@ -12,7 +12,7 @@ import Testing
             let environment = cli.environment
             let results = try await withThrowingTaskGroup(of: ProcessResult.self) { group in
                 for _ in 0..<8 {
-                    group.addTask { try ProcessRunner.run(binary, ["migrate"], environment: environment) }
+                    group.addTask { try await ProcessRunner.run(binary, ["migrate"], environment: environment) }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
@@ -33,40 +33,40 @@ import Testing
 
     @Test func wrongRootKeyExitsThreeAndLeavesTheDatabaseByteIdentical() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            let before = try cli.dump()
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let before = try await cli.dump()
             let wrong = CLI(database: cli.database, key: TestKeys.other)
-            let result = try wrong.run(["migrate"])
+            let result = try await wrong.run(["migrate"])
             #expect(result.status == 3, "\(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1)
             #expect(result.stderr.contains(TestKeys.primary.publicKey.fingerprint))
-            #expect(try cli.dump() == before)
-            let serve = try wrong.run(["serve"])
+            #expect(try await cli.dump() == before)
+            let serve = try await wrong.run(["serve"])
             #expect(serve.status == 3, "\(serve.stderr)")
-            #expect(try cli.dump() == before)
+            #expect(try await cli.dump() == before)
         }
     }
 
     @Test func serveRefusesPendingMigrationsAndUnreachableDatabases() async throws {
         try await withCLI { cli in
-            let pending = try cli.run(["serve"])
+            let pending = try await cli.run(["serve"])
             #expect(pending.status == 1)
             #expect(pending.stderr.contains("coffer migrate"))
             #expect(pending.stderr.split(separator: "\n").count == 1)
 
-            let unreachable = try cli.run(["serve"], overrides: ["DATABASE_URL": "postgres://coffer:hidden-pw@127.0.0.1:1/coffer?sslmode=disable"])
+            let unreachable = try await cli.run(["serve"], overrides: ["DATABASE_URL": "postgres://coffer:hidden-pw@127.0.0.1:1/coffer?sslmode=disable"])
             #expect(unreachable.status == 4, "\(unreachable.stderr)")
             #expect(unreachable.stderr.split(separator: "\n").count == 1)
             #expect(!unreachable.stderr.contains("hidden-pw"))
-            let migrateUnreachable = try cli.run(["migrate"], overrides: ["DATABASE_URL": "postgres://coffer:hidden-pw@127.0.0.1:1/coffer?sslmode=disable"])
+            let migrateUnreachable = try await cli.run(["migrate"], overrides: ["DATABASE_URL": "postgres://coffer:hidden-pw@127.0.0.1:1/coffer?sslmode=disable"])
             #expect(migrateUnreachable.status == 4)
         }
     }
 
     @Test func apiKeysCanBeCreatedListedAndRevoked() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            let created = try cli.run(["api-keys", "create", "--name", "ci", "--space", "root", "--role", "admin", "--format", "json"])
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let created = try await cli.run(["api-keys", "create", "--name", "ci", "--space", "root", "--role", "admin", "--format", "json"])
             #expect(created.status == 0, "\(created.stderr)")
             let object = try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: String] ?? [:]
             let id = try #require(object["id"])
@@ -79,14 +79,14 @@ import Testing
                 try await connection.query("SELECT encode(secret_hash, 'hex') FROM api_keys", logger: .init(label: "t")).collect().first!.decode(String.self)
             }
             #expect(stored == Hex.encode(Array(SHA256Digest256.hash(secret))))
-            #expect(!(try cli.dump()).contains(secret))
+            #expect(!(try await cli.dump()).contains(secret))
 
-            let listed = try cli.run(["api-keys", "list"])
+            let listed = try await cli.run(["api-keys", "list"])
             #expect(listed.stdout.contains(id))
             #expect(!listed.stdout.contains(secret))
-            #expect(try cli.run(["api-keys", "revoke", id]).status == 0)
-            #expect(try cli.run(["api-keys", "revoke", id]).status != 0)
-            #expect(try cli.run(["api-keys", "create", "--name", "x", "--space", "nowhere", "--role", "read"]).status == 2)
+            #expect(try await cli.run(["api-keys", "revoke", id]).status == 0)
+            #expect(try await cli.run(["api-keys", "revoke", id]).status != 0)
+            #expect(try await cli.run(["api-keys", "create", "--name", "x", "--space", "nowhere", "--role", "read"]).status == 2)
         }
     }
 }

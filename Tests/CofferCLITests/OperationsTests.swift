@@ -6,11 +6,11 @@ import Testing
 @Suite struct OperationsTests {
     @Test func metricsParseWithPrometheusClientAndMoveWithRequests() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            let admin = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let admin = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "admin", "--role", "admin", "--format", "json"]))
             let server = try ServeProcess(cli: cli)
             defer { server.cleanUp() }
-            try server.waitUntilHealthy()
+            try await server.waitUntilHealthy()
             let parse = """
                 import json, sys
                 from prometheus_client.parser import text_string_to_metric_families
@@ -21,20 +21,20 @@ import Testing
                         out[sample.name + "{" + labels + "}"] = sample.value
                 print(json.dumps(out))
                 """
-            func scrape() throws -> [String: Double] {
-                let text = try server.request("GET", "/metrics").raw
-                let parsed = try ProcessRunner.run(try TestEnvironment.python(), ["-c", parse], stdin: Data(text.utf8))
+            func scrape() async throws -> [String: Double] {
+                let text = try await server.request("GET", "/metrics").raw
+                let parsed = try await ProcessRunner.run(try TestEnvironment.python(), ["-c", parse], stdin: Data(text.utf8))
                 guard parsed.status == 0 else { throw TestFailure("prometheus_client could not parse /metrics: \(parsed.stderr)\n\(text)") }
                 return (try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [String: Double]) ?? [:]
             }
-            let before = try scrape()
-            let token = try server.token(for: admin)
-            for _ in 0..<5 { #expect(try server.request("GET", "/api/v1/stacks", token: token).status == 200) }
-            #expect(try server.request("POST", "/api/v1/stacks", token: token, json: ["id": "app", "name": "App"]).status == 201)
-            #expect(try server.request("PUT", "/api/v1/stacks/app/config/SECRET", token: token,
+            let before = try await scrape()
+            let token = try await server.token(for: admin)
+            for _ in 0..<5 { #expect(try await server.request("GET", "/api/v1/stacks", token: token).status == 200) }
+            #expect(try await server.request("POST", "/api/v1/stacks", token: token, json: ["id": "app", "name": "App"]).status == 201)
+            #expect(try await server.request("PUT", "/api/v1/stacks/app/config/SECRET", token: token,
                                        json: ["type": "ENVIRONMENT_VARIABLE", "value": "metric-canary", "write_only": true]).status == 201)
-            #expect(try server.request("GET", "/api/v1/stacks", token: "not.a.token").status == 401)
-            let after = try scrape()
+            #expect(try await server.request("GET", "/api/v1/stacks", token: "not.a.token").status == 401)
+            let after = try await scrape()
 
             func delta(_ name: String) -> Double { (after[name] ?? 0) - (before[name] ?? 0) }
             #expect(delta("coffer_http_requests_total{method=GET,route=/api/v1/stacks,status=200}") == 5)
@@ -49,7 +49,7 @@ import Testing
             #expect(after["coffer_data_key_active_version{purpose=database}"] == 1)
             #expect(after.keys.contains { $0.hasPrefix("coffer_db_connections_in_use") })
             // Labels are route templates, never ids, tokens or values.
-            let text = try server.request("GET", "/metrics").raw
+            let text = try await server.request("GET", "/metrics").raw
             for (name, secret) in [("token", token), ("API key secret", admin["secret"]!), ("API key id", admin["id"]!),
                                    ("config value", "metric-canary"), ("raw path", "/api/v1/stacks/app")] {
                 #expect(!text.contains(secret), "metrics expose the \(name)")
@@ -59,10 +59,10 @@ import Testing
 
     @Test func httpsServesWithATestCertificateAndRefusesOldTLS() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
+            #expect(try await cli.run(["migrate"]).status == 0)
             let folder = try TestEnvironment.temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: folder) }
-            let made = try ProcessRunner.shell("""
+            let made = try await ProcessRunner.shell("""
                 cd '\(folder.path)' && \
                 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=coffer-test-ca 2>/dev/null && \
                 openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null && \
@@ -78,20 +78,20 @@ import Testing
             let url = "https://127.0.0.1:\(server.port)/healthz"
             var answered: ProcessResult?
             for _ in 0..<150 {
-                let result = try server.curl(["-fsS", "--cacert", folder.appendingPathComponent("ca.pem").path, url])
+                let result = try await server.curl(["-fsS", "--cacert", folder.appendingPathComponent("ca.pem").path, url])
                 if result.status == 0 { answered = result; break }
                 if !server.process.isRunning { break }
-                usleep(100_000)
+                try await Task.sleep(for: .milliseconds(100))
             }
             #expect(answered?.stdout.contains("ok") == true, "\(server.log)")
             // Not trusted without the CA; plain HTTP and TLS 1.1 are refused.
-            #expect(try server.curl(["-fsS", url]).status != 0)
-            #expect(try server.curl(["-fsS", "http://127.0.0.1:\(server.port)/healthz"]).status != 0)
-            #expect(try server.curl(["-fsS", "--cacert", folder.appendingPathComponent("ca.pem").path, "--tlsv1.1", "--tls-max", "1.1", url]).status != 0)
-            #expect(try server.curl(["-fsS", "--cacert", folder.appendingPathComponent("ca.pem").path, "--tlsv1.2", "--tls-max", "1.2", url]).status == 0)
+            #expect(try await server.curl(["-fsS", url]).status != 0)
+            #expect(try await server.curl(["-fsS", "http://127.0.0.1:\(server.port)/healthz"]).status != 0)
+            #expect(try await server.curl(["-fsS", "--cacert", folder.appendingPathComponent("ca.pem").path, "--tlsv1.1", "--tls-max", "1.1", url]).status != 0)
+            #expect(try await server.curl(["-fsS", "--cacert", folder.appendingPathComponent("ca.pem").path, "--tlsv1.2", "--tls-max", "1.2", url]).status == 0)
 
             // A key file that is not a key is one clear line and exit 2.
-            let bad = try cli.run(["serve"], overrides: [
+            let bad = try await cli.run(["serve"], overrides: [
                 "COFFER_TLS_CERT_FILE": folder.appendingPathComponent("server.pem").path,
                 "COFFER_TLS_KEY_FILE": folder.appendingPathComponent("san.ext").path,
             ])
@@ -102,14 +102,14 @@ import Testing
 
     @Test func sigtermUnderLoadDrainsEveryRequestAcceptedBeforeItAndExitsZero() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            let worker = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"]))
-            let writer = apiKeyJSON(try cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let worker = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"]))
+            let writer = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"]))
             let server = try ServeProcess(cli: cli)
             defer { server.cleanUp() }
-            try server.waitUntilHealthy()
-            let writerToken = try server.token(for: writer)
-            #expect(try server.request("POST", "/api/v1/stacks", token: writerToken, json: ["id": "app", "name": "App"]).status == 201)
+            try await server.waitUntilHealthy()
+            let writerToken = try await server.token(for: writer)
+            #expect(try await server.request("POST", "/api/v1/stacks", token: writerToken, json: ["id": "app", "name": "App"]).status == 201)
             let folder = try TestEnvironment.temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: folder) }
             let signalFile = folder.appendingPathComponent("signalled")
@@ -147,11 +147,11 @@ import Testing
                 for thread in threads: thread.start()
                 for thread in threads: thread.join()
                 json.dump(records, open(os.path.join(folder, "records.json"), "w"))
-                """, "\(server.port)", try server.token(for: worker), writerToken, folder.path]
+                """, "\(server.port)", try await server.token(for: worker), writerToken, folder.path]
             load.standardOutput = FileHandle.nullDevice
             load.standardError = FileHandle.nullDevice
             try load.run()
-            usleep(2_000_000)
+            try await Task.sleep(for: .milliseconds(2000))
             let signalled = Date().timeIntervalSince1970
             try "\(signalled)".write(to: signalFile, atomically: true, encoding: .utf8)
             kill(server.process.processIdentifier, SIGTERM)

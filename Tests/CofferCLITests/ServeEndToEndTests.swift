@@ -9,23 +9,23 @@ import Testing
 @Suite struct ServeEndToEndTests {
     @Test func storedValuesAreSealedRecoverableAndTokensInteroperate() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
-            func apiKey(_ role: String) throws -> (String, String) {
-                let result = try cli.run(["api-keys", "create", "--name", role, "--role", role, "--format", "json"])
+            #expect(try await cli.run(["migrate"]).status == 0)
+            func apiKey(_ role: String) async throws -> (String, String) {
+                let result = try await cli.run(["api-keys", "create", "--name", role, "--role", role, "--format", "json"])
                 let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String] ?? [:]
                 return (object["id"] ?? "", object["secret"] ?? "")
             }
-            let (adminID, adminSecret) = try apiKey("admin")
-            let (workerID, workerSecret) = try apiKey("worker")
+            let (adminID, adminSecret) = try await apiKey("admin")
+            let (workerID, workerSecret) = try await apiKey("worker")
             let server = try ServeProcess(cli: cli)
             defer { server.cleanUp() }
-            try server.waitUntilHealthy()
-            #expect(try server.request("GET", "/readyz").status == 200)
+            try await server.waitUntilHealthy()
+            #expect(try await server.request("GET", "/readyz").status == 200)
 
-            let token = try #require(try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": adminID, "api_key_secret": adminSecret]).body["token"] as? String)
-            let workerToken = try #require(try server.request("POST", "/api/v1/auth/token", json: ["api_key_id": workerID, "api_key_secret": workerSecret]).body["token"] as? String)
-            #expect(try server.request("POST", "/api/v1/stacks", token: token, json: ["id": "app", "name": "App"]).status == 201)
-            #expect(try server.request("POST", "/api/v1/contexts", token: token, json: ["id": "shared", "name": "Shared"]).status == 201)
+            let token = try #require(try await server.request("POST", "/api/v1/auth/token", json: ["api_key_id": adminID, "api_key_secret": adminSecret]).body["token"] as? String)
+            let workerToken = try #require(try await server.request("POST", "/api/v1/auth/token", json: ["api_key_id": workerID, "api_key_secret": workerSecret]).body["token"] as? String)
+            #expect(try await server.request("POST", "/api/v1/stacks", token: token, json: ["id": "app", "name": "App"]).status == 201)
+            #expect(try await server.request("POST", "/api/v1/contexts", token: token, json: ["id": "shared", "name": "Shared"]).status == 201)
 
             let canary = "canary-\(UUID().uuidString)"
             let values: [(owner: String, id: String, type: String, plaintext: String, writeOnly: Bool)] = [
@@ -37,20 +37,20 @@ import Testing
             for value in values {
                 let body = value.type == "FILE_MOUNT" ? Data(value.plaintext.utf8).base64EncodedString() : value.plaintext
                 let path = value.id.replacingOccurrences(of: "/", with: "%2F")
-                let put = try server.request("PUT", "/api/v1/\(value.owner)/config/\(path)", token: token,
+                let put = try await server.request("PUT", "/api/v1/\(value.owner)/config/\(path)", token: token,
                                              json: ["type": value.type, "value": body, "write_only": value.writeOnly])
                 #expect(put.status == 201, "\(put.raw)")
             }
-            #expect(try server.request("PUT", "/api/v1/stacks/app/contexts/shared", token: token, json: ["priority": 0]).status == 200)
+            #expect(try await server.request("PUT", "/api/v1/stacks/app/contexts/shared", token: token, json: ["priority": 0]).status == 200)
 
-            let runtime = try server.request("GET", "/api/v1/stacks/app/runtime-config", token: workerToken)
+            let runtime = try await server.request("GET", "/api/v1/stacks/app/runtime-config", token: workerToken)
             #expect(runtime.status == 200)
             let items = runtime.body["items"] as? [[String: Any]] ?? []
             #expect(items.first { $0["id"] as? String == "DB_PASSWORD" }?["value"] as? String == "\(canary)-password")
             #expect(items.first { $0["id"] as? String == "API_TOKEN" }?["source"] as? String == "context:shared")
 
             // 1. No plaintext in a dump of the database, in text or hex.
-            let dump = try cli.dump()
+            let dump = try await cli.dump()
             #expect(!dump.isEmpty)
             for value in values {
                 #expect(!dump.contains(value.plaintext), "plaintext of \(value.id) in pg_dump")
@@ -59,8 +59,8 @@ import Testing
             #expect(!dump.contains(canary))
 
             // 2. Tokens verify with a third-party JWT library, using only the published JWKS.
-            let jwks = try server.request("GET", "/.well-known/jwks.json").raw
-            let pyjwt = try ProcessRunner.run(try TestEnvironment.python(), ["-c", """
+            let jwks = try await server.request("GET", "/.well-known/jwks.json").raw
+            let pyjwt = try await ProcessRunner.run(try TestEnvironment.python(), ["-c", """
                 import json, sys, jwt
                 jwks = json.loads(sys.argv[1])
                 header = jwt.get_unverified_header(sys.argv[2])
@@ -72,14 +72,14 @@ import Testing
             #expect(pyjwt.stdout == "admin root \(adminID)\n")
 
             // 3. The README's recovery walk-through decrypts every value.
-            let recovered = try Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
+            let recovered = try await Recovery.runWalkthrough(databaseURL: cli.database.url, key: cli.key)
             for value in values {
                 #expect(recovered.contains { $0.configID == value.id && $0.plaintext == value.plaintext }, "\(value.id) not recovered")
             }
             #expect(recovered.count == values.count)
 
             // 4. The audit trail lists every action of this session, and no value.
-            let audit = try server.request("GET", "/api/v1/audit-events?limit=500", token: token)
+            let audit = try await server.request("GET", "/api/v1/audit-events?limit=500", token: token)
             #expect(audit.status == 200)
             let actions = ((audit.body["items"] as? [[String: Any]]) ?? []).map { "\($0["action"] ?? "") \($0["resource"] ?? "") \($0["actor"] ?? "")" }
             for expected in [
@@ -105,11 +105,11 @@ import Testing
 
     @Test func openSSLAgreesWithTheStoredKeyAndFingerprint() async throws {
         try await withCLI { cli in
-            #expect(try cli.run(["migrate"]).status == 0)
+            #expect(try await cli.run(["migrate"]).status == 0)
             let folder = try TestEnvironment.temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: folder) }
             try cli.key.pkcs8PEM.write(to: folder.appendingPathComponent("key.pem"), atomically: true, encoding: .utf8)
-            let fingerprint = try ProcessRunner.shell(
+            let fingerprint = try await ProcessRunner.shell(
                 "cd '\(folder.path)' && openssl pkey -in key.pem -pubout -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1"
             )
             let stored = try await cli.database.withConnection { connection in
@@ -138,7 +138,7 @@ enum Recovery {
 
     /// - Parameters:
     ///   - shellBlock: `shell` (RSA root, needs `key`) or `kms-shell` (KMS root, needs AWS variables).
-    static func runWalkthrough(databaseURL: String, key: RSAPrivateKey?, shellBlock: String = "shell", environment: [String: String] = [:]) throws -> [Value] {
+    static func runWalkthrough(databaseURL: String, key: RSAPrivateKey?, shellBlock: String = "shell", environment: [String: String] = [:]) async throws -> [Value] {
         let readme = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -149,12 +149,12 @@ enum Recovery {
         let venvBin = URL(fileURLWithPath: try TestEnvironment.python()).deletingLastPathComponent().path
         var env = environment
         env["DATABASE_URL"] = databaseURL
-        let shell = try ProcessRunner.shell(
+        let shell = try await ProcessRunner.shell(
             "cd '\(folder.path)' && PATH='\(pgBin)':'\(venvBin)':\"$PATH\" bash -euo pipefail recover.sh",
             environment: env
         )
         guard shell.status == 0 else { throw TestFailure("recovery shell block failed: \(shell.stderr)") }
-        let python = try ProcessRunner.shell("cd '\(folder.path)' && '\(try TestEnvironment.python())' recover.py")
+        let python = try await ProcessRunner.shell("cd '\(folder.path)' && '\(try TestEnvironment.python())' recover.py")
         guard python.status == 0 else { throw TestFailure("recovery python block failed: \(python.stderr)") }
         // Each value prints as "owner config plaintext" and a file may span lines: split on
         // owner UUIDs at line starts.

@@ -37,7 +37,7 @@ import Testing
             #expect(error.code == .invalidCiphertext)
         }
         // boto3, as an operator's `aws kms decrypt` would, opens the blob with the documented context.
-        let python = try TestEnvironment.boto3("""
+        let python = try await TestEnvironment.boto3("""
             blob = base64.b64decode(sys.argv[1])
             out = kms.decrypt(CiphertextBlob=blob, EncryptionContext={"coffer:purpose": "key-encryption-key"})
             print(out["Plaintext"].decode())

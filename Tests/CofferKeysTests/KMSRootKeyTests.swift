@@ -37,7 +37,7 @@ import Testing
         let ecc = try await kms.createKey(usage: "SIGN_VERIFY", spec: "ECC_NIST_P256", description: "ecc")
         let disabled = try await kms.createKey(usage: "ENCRYPT_DECRYPT", spec: "SYMMETRIC_DEFAULT", description: "off")
         // moto's DisableKey takes the bare key id, not the ARN.
-        let result = try TestEnvironment.boto3("kms.disable_key(KeyId=sys.argv[1])", arguments: [disabled.keyID])
+        let result = try await TestEnvironment.boto3("kms.disable_key(KeyId=sys.argv[1])", arguments: [disabled.keyID])
         #expect(result.status == 0, "\(result.stderr)")
 
         let cases: [(String, String, String, String)] = [

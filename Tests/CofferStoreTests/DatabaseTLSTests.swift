@@ -35,7 +35,7 @@ import Testing
         let folder = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         let other = folder.appendingPathComponent("other-ca.pem").path
-        #expect(try ProcessRunner.shell(
+        #expect(try await ProcessRunner.shell(
             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '\(folder.path)/k.pem' -out '\(other)' -days 1 -subj /CN=other 2>/dev/null"
         ).status == 0)
         await #expect(throws: StoreError.self) {

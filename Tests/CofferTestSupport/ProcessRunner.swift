@@ -9,10 +9,27 @@ public struct ProcessResult: Sendable {
 
 public enum ProcessRunner {
     /// Runs `executable` with `arguments`; `environment` replaces the process environment
-    /// except for PATH and HOME, which are kept.
+    /// except for PATH and HOME, which are kept. The wait happens on a thread of its own:
+    /// every test shares one process and its two cooperative threads, and a test that
+    /// blocked one of them while a child ran would stall the others' database and HTTP
+    /// work past their deadlines (clean-clone CI, every suite at once on 2 cores).
     public static func run(
         _ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
         inheritEnvironment: Bool = false, stdin: Data? = nil, timeout: TimeInterval = 120
+    ) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result {
+                    try runBlocking(executable, arguments, environment: environment, inheritEnvironment: inheritEnvironment, stdin: stdin, timeout: timeout)
+                })
+            }
+            thread.start()
+        }
+    }
+
+    private static func runBlocking(
+        _ executable: String, _ arguments: [String], environment: [String: String],
+        inheritEnvironment: Bool, stdin: Data?, timeout: TimeInterval
     ) throws -> ProcessResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -49,7 +66,7 @@ public enum ProcessRunner {
     }
 
     /// Runs a shell pipeline with `/bin/sh -c`.
-    public static func shell(_ command: String, environment: [String: String] = [:], stdin: Data? = nil) throws -> ProcessResult {
-        try run("/bin/sh", ["-c", command], environment: environment, inheritEnvironment: true, stdin: stdin)
+    public static func shell(_ command: String, environment: [String: String] = [:], stdin: Data? = nil) async throws -> ProcessResult {
+        try await run("/bin/sh", ["-c", command], environment: environment, inheritEnvironment: true, stdin: stdin)
     }
 }

@@ -76,13 +76,13 @@ extension TestEnvironment {
     }
 
     /// Runs Python code in the test venv (with boto3) against the local KMS endpoint.
-    public static func boto3(_ code: String, arguments: [String] = []) throws -> ProcessResult {
+    public static func boto3(_ code: String, arguments: [String] = []) async throws -> ProcessResult {
         let prelude = """
             import base64, json, sys, boto3
             kms = boto3.client("kms", region_name="us-east-1", endpoint_url=\(String(reflecting: try kmsEndpoint())),
                                aws_access_key_id="testing", aws_secret_access_key="testing")
 
             """
-        return try ProcessRunner.run(try python(), ["-c", prelude + code] + arguments)
+        return try await ProcessRunner.run(try python(), ["-c", prelude + code] + arguments)
     }
 }

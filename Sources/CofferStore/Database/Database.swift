@@ -161,7 +161,8 @@ public final class Database: Sendable {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
                     operation.begin(continuation)
-                    let ticket = deadlines.register(after: operationTimeout) { operation.abandon() }
+                    let limit = operationTimeout
+                    let ticket = deadlines.register(after: limit) { operation.abandon(.deadline(limit)) }
                     let task = Task { [self] in
                         let result: Swift.Result<Result, any Error>
                         do { result = .success(try await self.runLeased(operation, body)) } catch { result = .failure(error) }
@@ -223,7 +224,21 @@ private struct ClosedWhenLent: Error {}
 
 /// Something running on a connection that can be ended from outside.
 protocol AbandonableOperation: Sendable {
-    func abandon()
+    func abandon(_ reason: AbandonReason)
+}
+
+/// Why an operation was ended from outside; each reads differently in the error, so a
+/// failure says which happened.
+enum AbandonReason: Sendable {
+    case deadline(Duration)
+    case connectionClosed
+
+    var error: StoreError {
+        switch self {
+        case .deadline(let limit): StoreError(.unavailable, "the database did not answer within \(limit)")
+        case .connectionClosed: StoreError(.unavailable, "the database connection closed under the operation")
+        }
+    }
 }
 
 /// One bounded operation: the caller waits on a continuation that the first of three
@@ -281,11 +296,11 @@ final class BoundedOperation<Result: Sendable>: AbandonableOperation {
 
     /// The deadline passed or the connection closed: resumes the caller with `unavailable`
     /// after closing the connection, unless the body finished first.
-    func abandon() {
+    func abandon(_ reason: AbandonReason) {
         guard let (continuation, onEnd, connection) = end() else { return }
         onEnd?()
         state.withLock { $0.task }?.cancel()
-        let error = StoreError(.unavailable, "the database connection closed or did not answer in time")
+        let error = reason.error
         guard let connection, !connection.isClosed else { return continuation.resume(throwing: error) }
         connection.close().whenComplete { _ in continuation.resume(throwing: error) }
     }
@@ -330,7 +345,7 @@ private final class ConnectionWatch: Sendable {
         if firstSight {
             connection.closeFuture.whenComplete { [self] _ in
                 let operation = entries.withLock { $0.removeValue(forKey: id)?.operation }
-                operation?.abandon()
+                operation?.abandon(.connectionClosed)
             }
         }
     }
