@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "CofferCrypto", "CofferKeys", "CofferStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Fuzz targets (run under libFuzzer by scripts/fuzz, replayed by CofferFuzzingTests).
@@ -87,6 +88,7 @@ let package = Package(
             dependencies: [
                 "CofferCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -21,7 +21,7 @@ public struct AppRequestContext: RequestContext {
 
     /// The verified caller; a route behind ``AuthMiddleware`` always has one.
     func requirePrincipal() throws -> Principal {
-        guard let principal else { throw CofferError.unauthorized("a bearer token is required", code: "missing_token") }
+        guard let principal else { throw CofferError.missingToken("a bearer token is required") }
         return principal
     }
 }

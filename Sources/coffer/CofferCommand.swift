@@ -13,7 +13,13 @@ struct CofferCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coffer",
         abstract: "A self-hosted secrets vault: envelope-encrypted config for stacks and contexts.",
-        discussion: "Configured by environment variables (ENCRYPTION_TYPE, ENCRYPTION_RSA_PRIVATE_KEY, DATABASE_URL, ...); see the README.",
+        discussion: """
+            Configured by environment variables (ENCRYPTION_TYPE, ENCRYPTION_RSA_PRIVATE_KEY, DATABASE_URL, ...); see the README.
+
+            Exit codes: 0 success, 1 unexpected failure (including pending migrations at `serve`), \
+            2 invalid configuration or arguments, 3 the root key does not match the stored key-encryption key, \
+            4 database unreachable, 5 KMS unreachable.
+            """,
         version: version,
         subcommands: [MigrateCommand.self, ServeCommand.self, KeysCommand.self, RootKeyCommand.self, APIKeysCommand.self, ConfigCommand.self, KMSCommand.self]
     )
@@ -31,7 +37,7 @@ struct CofferCommand: AsyncParsableCommand {
     }
 
     /// Runs the command and turns every error into one line on standard error and the
-    /// contract's exit code (2 configuration, 3 wrong root key, 4 database unreachable).
+    /// contract's exit code (``ExitStatus``).
     static func run() async {
         do {
             var command = try parseAsRoot()

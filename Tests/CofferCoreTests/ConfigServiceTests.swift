@@ -8,7 +8,8 @@ import Logging
 import PostgresNIO
 import Testing
 
-/// A migrated test database with the domain services over it.
+/// A migrated test database with the domain services over it, built as `coffer serve`
+/// builds them.
 struct DomainFixture {
     static let logger = Logger(label: "test")
     let database: Database
@@ -19,14 +20,10 @@ struct DomainFixture {
         try await withTestDatabase { testDatabase in
             let database = try await testDatabase.connect()
             do {
-                let migrator = Migrator(root: RSARootKey(privateKey: TestKeys.primary), logger: logger)
-                _ = try await migrator.run(on: database)
-                let keyring = try await migrator.loadKeyring(on: database)
-                let fixture = DomainFixture(
-                    database: database,
-                    config: ConfigService(database: database, keyring: keyring, logger: logger),
-                    apiKeys: APIKeyService(database: database, logger: logger)
-                )
+                let root = RSARootKey(privateKey: TestKeys.primary)
+                _ = try await Migrator(root: root, logger: logger).run(on: database)
+                let services = try await CofferServices.build(CofferSettings(root: root), database: database, logger: logger)
+                let fixture = DomainFixture(database: database, config: services.config, apiKeys: services.apiKeys)
                 let result = try await body(fixture, testDatabase)
                 await database.close()
                 return result

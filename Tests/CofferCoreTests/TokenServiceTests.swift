@@ -28,7 +28,7 @@ import Testing
 
     var header: String { #"{"alg":"RS256","typ":"JWT","kid":"\#(TestKeys.primary.publicKey.jwkThumbprint)"}"# }
 
-    func expectUnauthorized(_ token: String, _ service: TokenService, code: String = "invalid_token") {
+    func expectUnauthorized(_ token: String, _ service: TokenService, code: CofferError.Code = .invalidToken) {
         do {
             _ = try service.verify(token)
             Issue.record("token accepted")
@@ -59,7 +59,7 @@ import Testing
     @Test func expiredTokenIsRefused() async throws {
         let tokens = service()
         let issued = try await tokens.issue(for: key, now: Date().addingTimeInterval(-7200))
-        expectUnauthorized(issued.token, tokens, code: "token_expired")
+        expectUnauthorized(issued.token, tokens, code: .tokenExpired)
     }
 
     @Test func cachedTokenStillExpires() async throws {
@@ -120,7 +120,7 @@ import Testing
         expectUnauthorized(try forge(header: header, claims: claims(iss: "evil"), sign: sign), service())
         expectUnauthorized(try forge(header: header, claims: claims(aud: "other-api"), sign: sign), service())
         expectUnauthorized(try forge(header: header, claims: claims(nbf: now + 3600), sign: sign), service())
-        expectUnauthorized(try forge(header: header, claims: claims(exp: now - 1), sign: sign), service(), code: "token_expired")
+        expectUnauthorized(try forge(header: header, claims: claims(exp: now - 1), sign: sign), service(), code: .tokenExpired)
         expectUnauthorized(try forge(header: header, claims: claims(role: "superuser"), sign: sign), service())
         expectUnauthorized(try forge(header: header, claims: #"{"iss":"coffer","aud":"coffer-api","sub":"x"}"#, sign: sign), service())
         // A correctly signed token with valid claims passes: the checks above are not vacuous.

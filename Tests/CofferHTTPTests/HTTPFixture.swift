@@ -19,31 +19,27 @@ struct HTTPFixture: Sendable {
     let keys: KeyLifecycle
     let database: Database
 
+    /// Migrates a fresh database with the primary test key, then drives the application
+    /// `coffer serve` runs (the same builder, background work included) in-process.
     static func with(_ body: @escaping @Sendable (HTTPFixture) async throws -> Void) async throws {
         try await withTestDatabase { testDatabase in
             let root = RSARootKey(privateKey: TestKeys.primary)
+            let database = Database(settings: testDatabase.settings, logger: logger)
+            // Checked on a connection of its own, as `serve` does: the pool runs only once
+            // the application does.
             let setup = try await testDatabase.connect()
-            let keyring: Keyring
+            let services: CofferServices
             do {
-                let migrator = Migrator(root: root, logger: logger)
-                _ = try await migrator.run(on: setup)
-                keyring = try await migrator.loadKeyring(on: setup)
+                _ = try await Migrator(root: root, logger: logger).run(on: setup)
+                services = try await CofferServices.build(CofferSettings(root: root, destructionBatchSize: 7), database: database, checkingOn: setup, logger: logger)
                 await setup.close()
             } catch {
                 await setup.close()
                 throw error
             }
-            let database = Database(settings: testDatabase.settings, logger: logger)
-            let revocations = RevocationList()
-            let lifecycle = KeyLifecycle(database: database, hierarchy: KeyHierarchy(root: root, logger: logger), keyring: keyring, batchSize: 7, logger: logger)
-            let services = AppServices(
-                database: database, keyring: keyring,
-                tokens: TokenService(signer: root, issuer: "coffer", audience: "coffer-api", lifetime: 3600, revocations: revocations),
-                revocations: revocations, lifecycle: lifecycle, logger: logger
-            )
-            let app = Application(router: CofferRouter.build(services: services), services: [database.client!], logger: logger)
+            let app = CofferApplication.build(services: services, logger: logger)
             try await app.test(.router) { client in
-                try await body(HTTPFixture(client: client, apiKeys: services.apiKeys, keys: lifecycle, database: database))
+                try await body(HTTPFixture(client: client, apiKeys: services.apiKeys, keys: services.keys, database: database))
             }
         }
     }

@@ -66,7 +66,7 @@ public struct AuditLog: Sendable {
         var filter = filter
         if let cursor, !cursor.isEmpty {
             guard let text = try ConfigValidation.decodeCursor(cursor), let before = Int64(text) else {
-                throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor")
+                throw CofferError.invalidCursor("the cursor is not one this server issued")
             }
             filter.before = before
         }

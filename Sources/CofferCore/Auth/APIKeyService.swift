@@ -39,7 +39,7 @@ public struct APIKeyService: Sendable {
         let (repository, owners, audit) = (self.repository, self.owners, self.audit)
         try await database.transaction { session in
             guard try await owners.spaceSubtree(of: principal.space, on: session).contains(space) else {
-                throw CofferError.unprocessable("space `\(space)` does not exist", code: "unknown_space")
+                throw CofferError.unknownSpace("space `\(space)` does not exist")
             }
             try await repository.insert(record, on: session)
             try await audit.record("api_key.create", resource: "api_key:\(id)", space: space, by: principal, detail: "role=\(role.rawValue)", on: session)
@@ -57,7 +57,7 @@ public struct APIKeyService: Sendable {
         let expected = record?.secretHash ?? [UInt8](repeating: 0, count: presented.count)
         let matches = Self.constantTimeEquals(presented, expected)
         guard let record, matches, record.revokedAt == nil else {
-            throw CofferError.unauthorized("the API key id or secret is wrong, or the key is revoked", code: "invalid_credentials")
+            throw CofferError.invalidCredentials("the API key id or secret is wrong, or the key is revoked")
         }
         return record
     }
@@ -77,7 +77,7 @@ public struct APIKeyService: Sendable {
             let shownID = Self.isWellFormedID(id) ? id : "(malformed)"
             let anonymous = Principal(apiKeyID: "anonymous", space: "", role: .read, tokenID: "", expiresAt: 0, requestID: requestID)
             await audit.recordDenied("token.issue", resource: "api_key:\(shownID)", space: nil, by: anonymous)
-            throw CofferError.unauthorized("the API key id or secret is wrong, or the key is revoked", code: "invalid_credentials")
+            throw CofferError.invalidCredentials("the API key id or secret is wrong, or the key is revoked")
         }
         guard let role = Role(rawValue: key.role) else { throw TokenService.unknownRole(key.id) }
         do {
@@ -97,7 +97,7 @@ public struct APIKeyService: Sendable {
         if let text = try ConfigValidation.decodeCursor(cursor) {
             let parts = text.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, let seconds = Double(parts[0]) else {
-                throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor")
+                throw CofferError.invalidCursor("the cursor is not one this server issued")
             }
             after = (Date(timeIntervalSince1970: seconds), String(parts[1]))
         }

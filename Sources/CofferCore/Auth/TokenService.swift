@@ -69,7 +69,7 @@ public final class TokenService: Sendable {
 
     /// A stored key whose role this version does not know gets no token (never a default role).
     static func unknownRole(_ id: String) -> CofferError {
-        CofferError(.internalFailure, code: "unknown_role", "API key \(id) has a role this server does not know")
+        CofferError.unknownRole("API key \(id) has a role this server does not know")
     }
 
     /// Issues a token for the API key `apiKeyID`, bound to its space and role.
@@ -110,7 +110,7 @@ public final class TokenService: Sendable {
         }
         let principal = try verifyCaching(token, now: now)
         if let revocations, revocations.contains(principal.apiKeyID) {
-            throw CofferError.unauthorized("the token's API key has been revoked", code: "token_revoked")
+            throw CofferError.tokenRevoked("the token's API key has been revoked")
         }
         return principal
     }
@@ -120,7 +120,7 @@ public final class TokenService: Sendable {
         if let cached = cache.withLock({ $0[token] }) {
             guard cached.expiresAt > nowSeconds else {
                 cache.withLock { _ = $0.removeValue(forKey: token) }
-                throw CofferError.unauthorized("the token has expired", code: "token_expired")
+                throw CofferError.tokenExpired("the token has expired")
             }
             return cached
         }
@@ -140,34 +140,34 @@ public final class TokenService: Sendable {
         do {
             jws = try CompactJWS(parsing: token)
         } catch {
-            throw CofferError.unauthorized("the token is not a well-formed JWT", code: "invalid_token")
+            throw CofferError.invalidToken("the token is not a well-formed JWT")
         }
         guard jws.header.alg == "RS256" else {
-            throw CofferError.unauthorized("the token's algorithm is not RS256", code: "invalid_token")
+            throw CofferError.invalidToken("the token's algorithm is not RS256")
         }
         guard let kid = jws.header.kid, let key = verificationKeys[kid] else {
-            throw CofferError.unauthorized("the token's key id is not one of Coffer's signing keys", code: "invalid_token")
+            throw CofferError.invalidToken("the token's key id is not one of Coffer's signing keys")
         }
         guard key.verifyRS256(signature: jws.signature, message: jws.signingInput) else {
-            throw CofferError.unauthorized("the token's signature does not verify", code: "invalid_token")
+            throw CofferError.invalidToken("the token's signature does not verify")
         }
         let claims: TokenClaims
         do {
             claims = try JSONDecoder().decode(TokenClaims.self, from: Data(jws.payload))
         } catch {
-            throw CofferError.unauthorized("the token's claims are incomplete", code: "invalid_token")
+            throw CofferError.invalidToken("the token's claims are incomplete")
         }
         guard claims.iss == issuer, claims.aud == audience else {
-            throw CofferError.unauthorized("the token was issued for another issuer or audience", code: "invalid_token")
+            throw CofferError.invalidToken("the token was issued for another issuer or audience")
         }
         guard claims.exp > now else {
-            throw CofferError.unauthorized("the token has expired", code: "token_expired")
+            throw CofferError.tokenExpired("the token has expired")
         }
         guard claims.nbf <= now + leeway, claims.iat <= now + leeway else {
-            throw CofferError.unauthorized("the token is not valid yet", code: "invalid_token")
+            throw CofferError.invalidToken("the token is not valid yet")
         }
         guard let role = Role(rawValue: claims.role), !claims.space.isEmpty, !claims.sub.isEmpty else {
-            throw CofferError.unauthorized("the token's claims are invalid", code: "invalid_token")
+            throw CofferError.invalidToken("the token's claims are invalid")
         }
         return Principal(apiKeyID: claims.sub, space: claims.space, role: role, tokenID: claims.jti, expiresAt: claims.exp)
     }

@@ -11,7 +11,7 @@ extension ConfigService {
         try principal.require(.read)
         var before: Int32?
         if let text = try ConfigValidation.decodeCursor(cursor) {
-            guard let value = Int32(text) else { throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor") }
+            guard let value = Int32(text) else { throw CofferError.invalidCursor("the cursor is not one this server issued") }
             before = value
         }
         let (owners, elements) = (self.owners, self.elements)

@@ -51,7 +51,7 @@ public struct ConfigService: Sendable {
             try await database.transaction { session in
                 let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                 guard reach.contains(input.space) else {
-                    throw CofferError.unprocessable("space `\(input.space)` does not exist", code: "unknown_space")
+                    throw CofferError.unknownSpace("space `\(input.space)` does not exist")
                 }
                 try await owners.insert(record, on: session)
                 try await audit.record("\(kind.rawValue).create", resource: resource, space: input.space, by: principal, on: session)
@@ -100,7 +100,7 @@ public struct ConfigService: Sendable {
             if let target = patch.space, target != owner.space {
                 let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                 guard reach.contains(target) else {
-                    throw CofferError.unprocessable("space `\(target)` does not exist", code: "unknown_space")
+                    throw CofferError.unknownSpace("space `\(target)` does not exist")
                 }
                 switch kind {
                 case .stack:
@@ -255,17 +255,14 @@ public struct ConfigService: Sendable {
         let resource = "stack:\(stackID)/contexts/\(contextID)"
         try await audit.authorize(principal, .write, action: "attachment.put", resource: resource, space: nil)
         guard (0...1_000_000).contains(priority) else {
-            throw CofferError.invalidInput("priority must be an integer from 0 to 1000000", code: "invalid_priority")
+            throw CofferError.invalidPriority("priority must be an integer from 0 to 1000000")
         }
         let (owners, spaces, attachments, audit) = (self.owners, self.spaces, self.attachments, self.audit)
         try await database.transaction { session in
             let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: session)
             let context = try await Self.findOwner(.context, id: contextID, principal: principal, owners: owners, on: session)
             guard try await spaces.ancestry(of: stack.space, on: session).contains(context.space) else {
-                throw CofferError.unprocessable(
-                    "context `\(contextID)` (space `\(context.space)`) is not in the space of stack `\(stackID)` or above it",
-                    code: "context_out_of_reach"
-                )
+                throw CofferError.contextOutOfReach("context `\(contextID)` (space `\(context.space)`) is not in the space of stack `\(stackID)` or above it")
             }
             try await attachments.attach(stack: stack.uuid, context: context.uuid, priority: Int32(priority), on: session)
             try await audit.record("attachment.put", resource: resource, space: stack.space, by: principal, detail: "priority=\(priority)", on: session)

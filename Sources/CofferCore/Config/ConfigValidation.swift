@@ -15,7 +15,7 @@ public enum ConfigValidation {
             && bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
             && bytes.first != 0x2d
         guard valid else {
-            throw CofferError.invalidInput("\(what) must be 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'", code: "invalid_id")
+            throw CofferError.invalidID("\(what) must be 1 to 63 characters of a-z, 0-9 and '-', not starting with '-'")
         }
     }
 
@@ -26,7 +26,7 @@ public enum ConfigValidation {
         guard let first = bytes.first, isLetter(first), bytes.count <= 255,
               bytes.allSatisfy({ isLetter($0) || ($0 >= 0x30 && $0 <= 0x39) })
         else {
-            throw CofferError.invalidInput("an environment variable name must match ^[A-Za-z_][A-Za-z0-9_]*$", code: "invalid_config_id")
+            throw CofferError.invalidConfigID("an environment variable name must match ^[A-Za-z_][A-Za-z0-9_]*$")
         }
     }
 
@@ -37,7 +37,7 @@ public enum ConfigValidation {
             && !segments.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." })
             && !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || $0 == "\\" })
         guard valid else {
-            throw CofferError.invalidInput("a file path must be relative, without '..', '.', empty segments, backslashes or control characters", code: "invalid_config_id")
+            throw CofferError.invalidConfigID("a file path must be relative, without '..', '.', empty segments, backslashes or control characters")
         }
     }
 
@@ -52,13 +52,13 @@ public enum ConfigValidation {
             }
             // A process environment cannot carry NUL: a runner could not export the value.
             guard !bytes.contains(0) else {
-                throw CofferError.invalidInput("an environment variable value cannot contain NUL; store binary data as a FILE_MOUNT", code: "invalid_value")
+                throw CofferError.invalidValue("an environment variable value cannot contain NUL; store binary data as a FILE_MOUNT")
             }
             return bytes
         case .fileMount:
             try checkFilePath(configID)
             guard let data = Data(base64Encoded: input.value) else {
-                throw CofferError.invalidInput("a FILE_MOUNT value must be base64", code: "invalid_value")
+                throw CofferError.invalidValue("a FILE_MOUNT value must be base64")
             }
             guard data.count <= maximumFileBytes else {
                 throw CofferError.tooLarge("a mounted file may be at most 2 MiB")
@@ -71,7 +71,7 @@ public enum ConfigValidation {
     public static func checkName(_ name: String, what: String) throws -> String {
         let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty, trimmed.count <= 200, !trimmed.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
-            throw CofferError.invalidInput("\(what) needs a name of 1 to 200 characters without control characters", code: "invalid_name")
+            throw CofferError.invalidName("\(what) needs a name of 1 to 200 characters without control characters")
         }
         return trimmed
     }
@@ -79,7 +79,7 @@ public enum ConfigValidation {
     /// Descriptions: at most 10,000 characters, no NUL.
     public static func checkDescription(_ description: String) throws {
         guard description.count <= 10_000, !description.unicodeScalars.contains("\u{0}") else {
-            throw CofferError.invalidInput("a description may be at most 10,000 characters, without NUL", code: "invalid_description")
+            throw CofferError.invalidDescription("a description may be at most 10,000 characters, without NUL")
         }
     }
 
@@ -93,9 +93,7 @@ public enum ConfigValidation {
         guard labels.count <= 100,
               labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 255 && $0.unicodeScalars.allSatisfy(visible) })
         else {
-            throw CofferError.invalidInput(
-                "labels must be at most 100 non-empty strings of at most 255 characters, without control or invisible formatting characters",
-                code: "invalid_labels")
+            throw CofferError.invalidLabels("labels must be at most 100 non-empty strings of at most 255 characters, without control or invisible formatting characters")
         }
     }
 
@@ -108,7 +106,7 @@ public enum ConfigValidation {
         guard cursor.utf8.count <= 1400, let bytes = Base64URL.decode(cursor), let id = String(validating: bytes, as: UTF8.self),
               !id.isEmpty, !id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
         else {
-            throw CofferError.invalidInput("the cursor is not one this server issued", code: "invalid_cursor")
+            throw CofferError.invalidCursor("the cursor is not one this server issued")
         }
         return id
     }

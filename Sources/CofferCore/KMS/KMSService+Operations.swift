@@ -18,7 +18,7 @@ extension KMSService {
         try await audit.authorize(principal, .useKeys, action: action, resource: resource, space: nil)
         guard (1...Self.maximumBatch).contains(items.count) else {
             throw items.isEmpty
-                ? CofferError.invalidInput("a batch needs at least one item", code: "empty_batch")
+                ? CofferError.emptyBatch("a batch needs at least one item")
                 : CofferError.tooLarge("a batch may hold at most \(Self.maximumBatch) items")
         }
 
@@ -60,7 +60,7 @@ extension KMSService {
         }
         guard key.enabled else {
             await audit.recordFailure(action, resource: resource, space: key.space, by: principal, detail: "disabled")
-            throw CofferError(.conflict, code: "kms_key_disabled", "KMS key `\(name)` is disabled; an admin can enable it")
+            throw CofferError.kmsKeyDisabled("KMS key `\(name)` is disabled; an admin can enable it")
         }
 
         let latest = UInt32(key.latestVersion)
@@ -104,21 +104,15 @@ extension KMSService {
         func open(_ ciphertext: KMSCiphertext) throws -> [UInt8] {
             let version = ciphertext.version
             guard version <= latest, let keyMaterial = material[Int32(version)] else {
-                throw CofferError.unprocessable("KMS key `\(key.name)` has no version \(version); its latest is \(latest)", code: "unknown_key_version")
+                throw CofferError.unknownKeyVersion("KMS key `\(key.name)` has no version \(version); its latest is \(latest)")
             }
             guard version >= UInt32(key.minDecryptionVersion) else {
-                throw CofferError.unprocessable(
-                    "the ciphertext is under version \(version) of KMS key `\(key.name)`, below its min_decryption_version \(key.minDecryptionVersion); an admin can lower it",
-                    code: "key_version_below_minimum"
-                )
+                throw CofferError.keyVersionBelowMinimum("the ciphertext is under version \(version) of KMS key `\(key.name)`, below its min_decryption_version \(key.minDecryptionVersion); an admin can lower it")
             }
             do {
                 return try ciphertext.open(key: keyMaterial, associatedData: AssociatedData.kmsCiphertext(keyID: key.uuid, version: version, context: context))
             } catch {
-                throw CofferError.unprocessable(
-                    "the ciphertext does not open under KMS key `\(key.name)` version \(version) with this context (another key, another context, or altered bytes)",
-                    code: "decryption_failed"
-                )
+                throw CofferError.decryptionFailed("the ciphertext does not open under KMS key `\(key.name)` version \(version) with this context (another key, another context, or altered bytes)")
             }
         }
         switch operation {
@@ -140,23 +134,21 @@ extension KMSService {
 
     // MARK: Reading items
 
-    static let invalidCiphertext = CofferError.invalidInput(
-        "`ciphertext` must be a Coffer KMS ciphertext, `coffer:v<version>:<base64>`, exactly as encrypt returned it", code: "invalid_ciphertext"
-    )
+    static let invalidCiphertext = CofferError.invalidCiphertext("`ciphertext` must be a Coffer KMS ciphertext, `coffer:v<version>:<base64>`, exactly as encrypt returned it")
 
     static func parseCiphertext(_ text: String?) throws -> KMSCiphertext {
-        guard let text else { throw CofferError.invalidInput("`ciphertext` is required", code: "invalid_ciphertext") }
+        guard let text else { throw CofferError.invalidCiphertext("`ciphertext` is required") }
         guard let ciphertext = KMSCiphertext(parsing: text) else { throw invalidCiphertext }
         return ciphertext
     }
 
     static func decodePlaintext(_ text: String?) throws -> [UInt8] {
-        guard let text else { throw CofferError.invalidInput("`plaintext` is required", code: "invalid_plaintext") }
+        guard let text else { throw CofferError.invalidPlaintext("`plaintext` is required") }
         guard text.utf8.count <= (maximumPlaintextBytes + 2) / 3 * 4 + 4 else {
             throw CofferError.tooLarge("a plaintext may be at most 64 KiB; encrypt larger data under a data key (`datakey`)")
         }
         guard let data = Data(base64Encoded: text) else {
-            throw CofferError.invalidInput("`plaintext` must be base64", code: "invalid_plaintext")
+            throw CofferError.invalidPlaintext("`plaintext` must be base64")
         }
         guard data.count <= maximumPlaintextBytes else {
             throw CofferError.tooLarge("a plaintext may be at most 64 KiB; encrypt larger data under a data key (`datakey`)")
@@ -167,7 +159,7 @@ extension KMSService {
     static func decodeContext(_ text: String?) throws -> [UInt8] {
         guard let text else { return [] }
         guard text.utf8.count <= (maximumContextBytes + 2) / 3 * 4, let data = Data(base64Encoded: text), data.count <= maximumContextBytes else {
-            throw CofferError.invalidInput("`context` must be base64 of at most 8 KiB", code: "invalid_context")
+            throw CofferError.invalidContext("`context` must be base64 of at most 8 KiB")
         }
         return [UInt8](data)
     }

@@ -46,7 +46,7 @@ public struct KMSService: Sendable {
         try await audit.authorize(principal, .admin, action: "kms_key.create", resource: resource, space: nil)
         try ConfigValidation.checkSlug(space, what: "a space id")
         guard let algorithm = KMSAlgorithm(rawValue: input.algorithm) else {
-            throw CofferError.invalidInput("`algorithm` must be one of \(KMSAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))", code: "invalid_algorithm")
+            throw CofferError.invalidAlgorithm("`algorithm` must be one of \(KMSAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         try ConfigValidation.checkDescription(input.description)
         let (keys, owners, audit, keyring) = (self.keys, self.owners, self.audit, self.keyring)
@@ -58,7 +58,7 @@ public struct KMSService: Sendable {
                 try await database.transaction { session in
                     let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                     guard reach.contains(space) else {
-                        throw CofferError.unprocessable("space `\(space)` does not exist", code: "unknown_space")
+                        throw CofferError.unknownSpace("space `\(space)` does not exist")
                     }
                     try await self.confirmActiveKEK(kekVersion, on: session)
                     try await keys.insert(record, firstVersion: KMSKeyVersionRecord(keyID: record.uuid, version: 1, kekVersion: Int32(kekVersion), sealedKey: sealed),
@@ -108,9 +108,7 @@ public struct KMSService: Sendable {
             var changes: [String] = []
             if let minimum = patch.minDecryptionVersion {
                 guard minimum >= 1, minimum <= Int(key.latestVersion) else {
-                    throw CofferError.unprocessable(
-                        "`min_decryption_version` must lie between 1 and the latest version, \(key.latestVersion)", code: "invalid_min_decryption_version"
-                    )
+                    throw CofferError.invalidMinDecryptionVersion("`min_decryption_version` must lie between 1 and the latest version, \(key.latestVersion)")
                 }
                 if Int32(minimum) != key.minDecryptionVersion { changes.append("min_decryption_version=\(key.minDecryptionVersion)->\(minimum)") }
                 key.minDecryptionVersion = Int32(minimum)
@@ -156,10 +154,7 @@ public struct KMSService: Sendable {
         let resource = Self.resource(name)
         try await audit.authorize(principal, .admin, action: "kms_key.delete", resource: resource, space: nil)
         guard confirm == name else {
-            throw CofferError.invalidInput(
-                "deleting a KMS key destroys every version of its material and nothing it encrypted can be decrypted again; set `confirm` to the key's name",
-                code: "confirmation_required"
-            )
+            throw CofferError.confirmationRequired("deleting a KMS key destroys every version of its material and nothing it encrypted can be decrypted again; set `confirm` to the key's name")
         }
         let (keys, audit) = (self.keys, self.audit)
         let erased = try await database.transaction { session in
@@ -176,7 +171,7 @@ public struct KMSService: Sendable {
     static func resource(_ name: String) -> String { "kms_key:\(name)" }
 
     static func notFound(_ name: String) -> CofferError {
-        CofferError(.notFound, code: "kms_key_not_found", "KMS key `\(name)` not found")
+        CofferError.kmsKeyNotFound("KMS key `\(name)` not found")
     }
 
     /// Inside a write's transaction: the key-encryption key that sealed new material is

@@ -110,7 +110,7 @@ public struct KeyHierarchy: Sendable {
         for row in dataKeyRows {
             guard let sealedBytes = row.sealedKey, let purpose = DataKeyPurpose(rawValue: row.purpose) else { continue }
             guard let kekKey = unwrapped[row.kekVersion] else {
-                throw CofferError(.internalFailure, code: "key_missing", "data key \(row.purpose) v\(row.version) names key-encryption key v\(row.kekVersion), which has no material")
+                throw CofferError.keyMissing("data key \(row.purpose) v\(row.version) names key-encryption key v\(row.kekVersion), which has no material")
             }
             let sealed = try SealedValue(bytes: sealedBytes)
             let raw = try sealed.open(
@@ -130,10 +130,7 @@ public struct KeyHierarchy: Sendable {
     }
 
     private func mismatch(_ kek: KeyEncryptionKeyRecord) -> CofferError {
-        CofferError(
-            .rootKeyMismatch, code: "root_key_mismatch",
-            "the configured \(root.rootType.rawValue) root key (\(root.rootKeyID)) does not unwrap the stored key-encryption key v\(kek.version), which was wrapped by \(kek.rootType) root \(kek.rootKeyID); configure that key"
-        )
+        CofferError.rootKeyMismatch("the configured \(root.rootType.rawValue) root key (\(root.rootKeyID)) does not unwrap the stored key-encryption key v\(kek.version), which was wrapped by \(kek.rootType) root \(kek.rootKeyID); configure that key")
     }
 
     /// The unwrapped key-encryption key of a row, from the cache or from its root.
@@ -147,7 +144,7 @@ public struct KeyHierarchy: Sendable {
     /// Unwraps with the root that the row names, which must be one of this process's roots.
     public func unwrap(_ kek: KeyEncryptionKeyRecord) async throws -> SymmetricKey {
         guard let wrapped = kek.wrappedKey else {
-            throw CofferError(.internalFailure, code: "key_missing", "key-encryption key v\(kek.version) has no material")
+            throw CofferError.keyMissing("key-encryption key v\(kek.version) has no material")
         }
         // A key wrapped by another root is refused before asking the root, so a wrong KMS key
         // costs no KMS call and a wrong RSA key no decryption attempt.
@@ -161,7 +158,7 @@ public struct KeyHierarchy: Sendable {
             throw mismatch(kek)
         }
         guard raw.count == 32 else {
-            throw CofferError(.rootKeyMismatch, code: "root_key_mismatch", "the stored key-encryption key v\(kek.version) did not unwrap to a 256-bit key")
+            throw CofferError.rootKeyMismatch("the stored key-encryption key v\(kek.version) did not unwrap to a 256-bit key")
         }
         return SymmetricKey(data: raw)
     }

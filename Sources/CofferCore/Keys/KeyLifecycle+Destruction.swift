@@ -15,7 +15,7 @@ extension KeyLifecycle {
     public func destroy(_ id: String, by principal: Principal = .commandLine) async throws -> DestructionJobRecord? {
         try await authorize(principal, action: "keys.destroy")
         guard let (purpose, version) = Self.parse(id) else {
-            throw CofferError.invalidInput("a key version id looks like `database-v2` or `kek-v1` (see `coffer keys list`)", code: "invalid_key_version")
+            throw CofferError.invalidKeyVersion("a key version id looks like `database-v2` or `kek-v1` (see `coffer keys list`)")
         }
         let (keys, lifecycle, audit) = (self.keys, self.lifecycle, self.audit)
         let job = try await database.transaction { session -> DestructionJobRecord? in

@@ -295,7 +295,7 @@ public final class KeyLifecycle: Sendable {
     }
 
     static func openDataKey(_ dek: DataKeyRecord, under kek: SymmetricKey) throws -> [UInt8] {
-        guard let sealed = dek.sealedKey else { throw CofferError(.internalFailure, code: "key_missing", "\(dek.purpose)-v\(dek.version) has no material") }
+        guard let sealed = dek.sealedKey else { throw CofferError.keyMissing("\(dek.purpose)-v\(dek.version) has no material") }
         return try SealedValue(bytes: sealed).open(key: kek, version: UInt32(dek.kekVersion),
                                                    associatedData: AssociatedData.dataKey(purpose: dek.purpose, version: UInt32(dek.version)))
     }

@@ -58,7 +58,7 @@ public struct SpaceService: Sendable {
                 try await spaces.lockTree(on: session)
                 let reach = try await owners.spaceSubtree(of: principal.space, on: session)
                 guard reach.contains(input.parent) else {
-                    throw CofferError.unprocessable("parent space `\(input.parent)` does not exist", code: "unknown_space")
+                    throw CofferError.unknownSpace("parent space `\(input.parent)` does not exist")
                 }
                 try await spaces.insert(record, on: session)
                 try await audit.record("space.create", resource: "space:\(input.id)", space: input.id, by: principal, on: session)
@@ -102,13 +102,13 @@ public struct SpaceService: Sendable {
             guard reach.contains(id), var space = try await spaces.find(id: id, on: session) else { throw Self.notFound(id) }
             if let parent = patch.parent, parent != space.parent {
                 guard id != "root", id != principal.space else {
-                    throw CofferError.unprocessable("space `\(id)` cannot be moved by a key bound to it", code: "cannot_move_space")
+                    throw CofferError.cannotMoveSpace("space `\(id)` cannot be moved by a key bound to it")
                 }
                 guard reach.contains(parent) else {
-                    throw CofferError.unprocessable("parent space `\(parent)` does not exist", code: "unknown_space")
+                    throw CofferError.unknownSpace("parent space `\(parent)` does not exist")
                 }
                 guard try await !owners.spaceSubtree(of: id, on: session).contains(parent) else {
-                    throw CofferError.unprocessable("space `\(parent)` lies inside `\(id)`; a space cannot move under itself", code: "space_cycle")
+                    throw CofferError.spaceCycle("space `\(parent)` lies inside `\(id)`; a space cannot move under itself")
                 }
                 space.parent = parent
             }
@@ -130,13 +130,11 @@ public struct SpaceService: Sendable {
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
             guard reach.contains(id), try await spaces.find(id: id, on: session) != nil else { throw Self.notFound(id) }
             guard id != "root", id != principal.space else {
-                throw CofferError.unprocessable("space `\(id)` cannot be deleted by a key bound to it", code: "cannot_delete_space")
+                throw CofferError.cannotDeleteSpace("space `\(id)` cannot be deleted by a key bound to it")
             }
             let contents = try await spaces.contents(of: id, on: session)
             guard contents.isEmpty else {
-                throw CofferError.conflict(
-                    "space `\(id)` still holds \(contents.children) space(s), \(contents.stacks) stack(s), \(contents.contexts) context(s), \(contents.liveAPIKeys) live API key(s) and \(contents.kmsKeys) KMS key(s)"
-                )
+                throw CofferError.conflict("space `\(id)` still holds \(contents.children) space(s), \(contents.stacks) stack(s), \(contents.contexts) context(s), \(contents.liveAPIKeys) live API key(s) and \(contents.kmsKeys) KMS key(s)")
             }
             _ = try await spaces.delete(id: id, on: session)
             try await audit.record("space.delete", resource: "space:\(id)", space: id, by: principal, on: session)

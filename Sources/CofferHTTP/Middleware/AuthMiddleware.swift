@@ -12,7 +12,7 @@ struct AuthMiddleware: RouterMiddleware {
         do {
             principal = try authenticate(request)
         } catch let error as CofferError {
-            metrics.increment("coffer_tokens_rejected_total", [error.code])
+            metrics.increment("coffer_tokens_rejected_total", [error.code.name])
             throw error
         }
         var context = context
@@ -25,19 +25,19 @@ struct AuthMiddleware: RouterMiddleware {
 
     private func authenticate(_ request: Request) throws -> Principal {
         guard let header = request.headers[.authorization] else {
-            throw CofferError.unauthorized("a bearer token is required", code: "missing_token")
+            throw CofferError.missingToken("a bearer token is required")
         }
         // Split and trim on the UTF-8 bytes: Foundation's trimming bridges the whole
         // token through NSString, which cost more than the cached verification itself.
         let utf8 = header.utf8
         guard let space = utf8.firstIndex(of: UInt8(ascii: " ")),
               String(header[..<space]).lowercased() == "bearer" else {
-            throw CofferError.unauthorized("the Authorization header must be `Bearer <token>`", code: "missing_token")
+            throw CofferError.missingToken("the Authorization header must be `Bearer <token>`")
         }
         let isBlank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         let rest = utf8[utf8.index(after: space)...]
         guard let first = rest.firstIndex(where: { !isBlank($0) }), let last = rest.lastIndex(where: { !isBlank($0) }) else {
-            throw CofferError.unauthorized("the Authorization header must be `Bearer <token>`", code: "missing_token")
+            throw CofferError.missingToken("the Authorization header must be `Bearer <token>`")
         }
         return try tokens.verify(String(Substring(header.utf8[first...last])))
     }

@@ -14,81 +14,71 @@ struct ErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let (status, code, message) = Self.classify(error)
+            let (status, domainError) = Self.classify(error)
             if status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(String(describing: error))", "status": "\(status.code)"])
             }
-            return Self.response(status: status, code: code, message: message)
+            return ErrorBody.response(status: status, error: domainError)
         }
     }
 
-    static func classify(_ error: any Error) -> (HTTPResponse.Status, String, String) {
+    /// The status and the catalogued error a client sees for `error`.
+    static func classify(_ error: any Error) -> (HTTPResponse.Status, CofferError) {
         switch error {
         case let error as CofferError:
-            return (status(of: error.kind), error.code, error.message)
+            return (status(of: error.kind), error)
         case let error as StoreError:
-            switch error.code {
-            case .unavailable: return (.serviceUnavailable, "database_unavailable", "the database is unavailable; retry later")
-            case .readOnly: return (.serviceUnavailable, "database_read_only", "the database does not accept writes right now; retry later")
-            case .conflict: return (.conflict, "conflict", "the resource already exists")
-            case .missingReference: return (.unprocessableContent, "unprocessable", "a referenced resource does not exist")
-            case .invalidData: return (.badRequest, "invalid_input", "a value in the request is not acceptable (encoding or range)")
-            case .failed: return (.internalServerError, "internal_error", "internal error")
+            let domainError: CofferError = switch error.code {
+            case .unavailable: .databaseUnavailable("the database is unavailable; retry later")
+            case .readOnly: .databaseReadOnly("the database does not accept writes right now; retry later")
+            case .conflict: .conflict("the resource already exists")
+            case .missingReference: .unprocessable("a referenced resource does not exist")
+            case .invalidData: .invalidInput("a value in the request is not acceptable (encoding or range)")
+            case .failed: .internalError("internal error")
             }
+            return (status(of: domainError.kind), domainError)
         case is SealError:
-            return (.internalServerError, "sealed_value_unreadable", "a stored value could not be opened; see the server log")
+            return (.internalServerError, .sealedValueUnreadable("a stored value could not be opened; see the server log"))
         case let error as HTTPError:
-            let message = error.body ?? error.status.reasonPhrase
-            return (error.status, code(of: error.status), message)
+            return (error.status, CofferError(code(of: error.status), error.body ?? error.status.reasonPhrase))
         case let error as any HTTPResponseError:
-            return (error.status, code(of: error.status), error.status.reasonPhrase)
+            return (error.status, CofferError(code(of: error.status), error.status.reasonPhrase))
         default:
-            return (.internalServerError, "internal_error", "internal error")
+            return (.internalServerError, .internalError("internal error"))
         }
     }
 
+    /// The one place a kind of error becomes an HTTP status.
     static func status(of kind: CofferError.Kind) -> HTTPResponse.Status {
         switch kind {
-        case .invalidInput: return .badRequest
-        case .unauthorized: return .unauthorized
-        case .forbidden: return .forbidden
-        case .notFound: return .notFound
-        case .conflict: return .conflict
-        case .tooLarge: return .contentTooLarge
-        case .unprocessable: return .unprocessableContent
-        case .unavailable: return .serviceUnavailable
-        case .rootKeyMismatch, .internalFailure: return .internalServerError
+        case .invalidInput: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .notAllowed: .methodNotAllowed
+        case .conflict: .conflict
+        case .tooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .unprocessable: .unprocessableContent
+        case .unavailable: .serviceUnavailable
+        case .rootKeyMismatch, .internalFailure: .internalServerError
         }
     }
 
-    static func code(of status: HTTPResponse.Status) -> String {
+    /// The code of an error Hummingbird raised with only a status.
+    static func code(of status: HTTPResponse.Status) -> CofferError.Code {
         switch status.code {
-        case 400: return "invalid_input"
-        case 401: return "unauthorized"
-        case 403: return "forbidden"
-        case 404: return "not_found"
-        case 405: return "method_not_allowed"
-        case 409: return "conflict"
-        case 413: return "too_large"
-        case 415: return "unsupported_media_type"
-        case 422: return "unprocessable"
-        case 503: return "unavailable"
-        default: return status.code >= 500 ? "internal_error" : "invalid_request"
+        case 400: .invalidInput
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 404: .notFound
+        case 405: .methodNotAllowed
+        case 409: .conflict
+        case 413: .tooLarge
+        case 415: .unsupportedMediaType
+        case 422: .unprocessable
+        case 503: .unavailable
+        default: status.code >= 500 ? .internalError : .invalidRequest
         }
-    }
-
-    static func response(status: HTTPResponse.Status, code: String, message: String) -> Response {
-        struct Body: Encodable {
-            struct Detail: Encodable {
-                let code: String
-                let message: String
-            }
-            let error: Detail
-        }
-        let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message)))) ?? Data()
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json; charset=utf-8"
-        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

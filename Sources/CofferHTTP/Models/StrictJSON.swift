@@ -16,11 +16,11 @@ extension Request {
         do {
             return try JSONDecoder().decode(Body.self, from: data)
         } catch let error as DecodingError {
-            throw CofferError.invalidInput(Self.describe(error), code: "invalid_field")
+            throw CofferError.invalidField(Self.describe(error))
         } catch let error as CofferError {
             throw error
         } catch {
-            throw CofferError.invalidInput("the request body could not be read", code: "invalid_json")
+            throw CofferError.invalidJSON("the request body could not be read")
         }
     }
 
@@ -34,10 +34,10 @@ extension Request {
         do {
             object = try JSONSerialization.jsonObject(with: data, options: [])
         } catch {
-            throw CofferError.invalidInput("the request body is not valid JSON", code: "invalid_json")
+            throw CofferError.invalidJSON("the request body is not valid JSON")
         }
         guard let dictionary = object as? [String: Any] else {
-            throw CofferError.invalidInput("the request body must be a JSON object", code: "invalid_json")
+            throw CofferError.invalidJSON("the request body must be a JSON object")
         }
         try Self.refuseUnknownKeys(dictionary, allowed: allowed)
         return (data, dictionary)
@@ -47,7 +47,7 @@ extension Request {
     static func refuseUnknownKeys(_ object: [String: Any], allowed: Set<String>, in path: String = "") throws {
         if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
             let shown = unknown.count <= 64 && unknown.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7f }) ? "`\(unknown)`" : "(unprintable)"
-            throw CofferError.invalidInput("unknown field \(shown)\(path); allowed: \(allowed.sorted().joined(separator: ", "))", code: "unknown_field")
+            throw CofferError.unknownField("unknown field \(shown)\(path); allowed: \(allowed.sorted().joined(separator: ", "))")
         }
     }
 

@@ -4,7 +4,7 @@ import Hummingbird
 
 /// Spaces, API keys and the audit trail: the `admin` routes.
 struct AdminRoutes {
-    let services: AppServices
+    let services: CofferServices
 
     func register(on api: RouterGroup<AppRequestContext>) {
         registerSpaces(on: api.group("spaces"))
@@ -17,21 +17,21 @@ struct AdminRoutes {
             func text(_ name: String) throws -> String? {
                 guard let value = query.get(name) else { return nil }
                 guard (1...512).contains(value.utf8.count), !value.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-                    throw CofferError.invalidInput("`\(name)` must be 1 to 512 characters without control characters", code: "invalid_filter")
+                    throw CofferError.invalidFilter("`\(name)` must be 1 to 512 characters without control characters")
                 }
                 return value
             }
             func date(_ name: String) throws -> Date? {
                 guard let value = try text(name) else { return nil }
                 guard let date = try? Date(value, strategy: .iso8601) else {
-                    throw CofferError.invalidInput("`\(name)` must be an RFC 3339 time such as 2026-01-31T12:00:00Z", code: "invalid_filter")
+                    throw CofferError.invalidFilter("`\(name)` must be an RFC 3339 time such as 2026-01-31T12:00:00Z")
                 }
                 return date
             }
             var outcome: AuditRecord.Outcome?
             if let value = try text("outcome") {
                 guard let parsed = AuditRecord.Outcome(rawValue: value) else {
-                    throw CofferError.invalidInput("`outcome` must be success, denied or failure", code: "invalid_filter")
+                    throw CofferError.invalidFilter("`outcome` must be success, denied or failure")
                 }
                 outcome = parsed
             }

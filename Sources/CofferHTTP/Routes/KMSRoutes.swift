@@ -7,7 +7,7 @@ import NIOCore
 /// Coffer as a KMS for applications: named keys under `/api/v1/kms/keys` and their
 /// encrypt, decrypt, rewrap and datakey operations, each in a single or a `batch` form.
 struct KMSRoutes {
-    let services: AppServices
+    let services: CofferServices
 
     func register(on api: RouterGroup<AppRequestContext>) {
         let (kms, metrics) = (services.kms, services.metrics)
@@ -46,7 +46,7 @@ struct KMSRoutes {
                 let outcomes = try await kms.perform(operation, key: context.parameters.require("keyName"), items: body.items,
                                                      includePlaintext: body.includePlaintext, by: context.requirePrincipal())
                 var counts: [String: UInt64] = [:]
-                for outcome in outcomes { counts[outcome.error?.code ?? "ok", default: 0] += 1 }
+                for outcome in outcomes { counts[outcome.error?.code.name ?? "ok", default: 0] += 1 }
                 for (outcome, count) in counts { metrics.increment("coffer_kms_items_total", [operation.rawValue, outcome], by: count) }
                 if !body.isBatch, let error = outcomes.first?.error { throw error }
                 return KMSOperationResponse(operation: operation, outcomes: outcomes, isBatch: body.isBatch)
@@ -83,7 +83,7 @@ struct KMSOperationBody {
             // JSONSerialization gives booleans as CFBoolean and numbers as NSNumber, and an
             // NSNumber casts to Bool: only a real JSON boolean is accepted.
             guard let flag = value as? Bool, String(describing: type(of: value)).contains("Boolean") else {
-                throw CofferError.invalidInput("`include_plaintext` must be a boolean", code: "invalid_field")
+                throw CofferError.invalidField("`include_plaintext` must be a boolean")
             }
             includePlaintext = flag
         }
@@ -93,10 +93,10 @@ struct KMSOperationBody {
             return
         }
         guard object.keys.allSatisfy({ !fields.contains($0) }) else {
-            throw CofferError.invalidInput("send either the fields of one item or `batch`, not both", code: "invalid_batch")
+            throw CofferError.invalidBatch("send either the fields of one item or `batch`, not both")
         }
-        guard let batch = batchValue as? [Any] else { throw CofferError.invalidInput("`batch` must be an array of objects", code: "invalid_field") }
-        guard !batch.isEmpty else { throw CofferError.invalidInput("`batch` needs at least one item", code: "empty_batch") }
+        guard let batch = batchValue as? [Any] else { throw CofferError.invalidField("`batch` must be an array of objects") }
+        guard !batch.isEmpty else { throw CofferError.emptyBatch("`batch` needs at least one item") }
         guard batch.count <= KMSService.maximumBatch else {
             throw CofferError.tooLarge("`batch` may hold at most \(KMSService.maximumBatch) items")
         }
@@ -104,7 +104,7 @@ struct KMSOperationBody {
         items.reserveCapacity(batch.count)
         for (index, element) in batch.enumerated() {
             guard let item = element as? [String: Any] else {
-                throw CofferError.invalidInput("`batch[\(index)]` must be an object", code: "invalid_field")
+                throw CofferError.invalidField("`batch[\(index)]` must be an object")
             }
             items.append(try Self.item(item, fields: fields, path: "batch[\(index)]."))
         }
@@ -117,7 +117,7 @@ struct KMSOperationBody {
         func string(_ name: String) throws -> String? {
             guard let value = object[name] else { return nil }
             guard let text = value as? String else {
-                throw CofferError.invalidInput("`\(path)\(name)` must be a string\(value is NSNull ? ", not null" : "")", code: "invalid_field")
+                throw CofferError.invalidField("`\(path)\(name)` must be a string\(value is NSNull ? ", not null" : "")")
             }
             return text
         }
@@ -227,14 +227,8 @@ struct KMSOperationResponse: ResponseGenerator {
             out.append(UInt8(ascii: ":"))
             if let value { JSONLogHandler.appendString(value, to: &out) } else { out.append(contentsOf: Array("null".utf8)) }
         }
+        if let error = outcome.error { return ErrorBody.append(error, to: &out) }
         out.append(UInt8(ascii: "{"))
-        if let error = outcome.error {
-            out.append(contentsOf: Array(#""error":{"#.utf8))
-            field("code", error.code, first: true)
-            field("message", error.message)
-            out.append(contentsOf: Array("}}".utf8))
-            return
-        }
         let plaintext = outcome.plaintext.map { Data($0).base64EncodedString() }
         switch operation {
         case .encrypt, .rewrap: field("ciphertext", outcome.ciphertext, first: true)

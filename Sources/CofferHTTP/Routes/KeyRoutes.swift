@@ -4,29 +4,26 @@ import Hummingbird
 
 /// Key lifecycle routes (CONTRACT §5): admin on the root space.
 struct KeyRoutes {
-    let services: AppServices
+    let services: CofferServices
 
     func register(on api: RouterGroup<AppRequestContext>) {
         let services = self.services
-        @Sendable func lifecycle() throws -> KeyLifecycle {
-            guard let keys = services.keys else { throw CofferError.unavailable("key lifecycle is not available in this process") }
-            return keys
-        }
+        let lifecycle = services.keys
         api.get("keys") { _, context in
-            ItemsResponse(items: try await lifecycle().list(by: context.requirePrincipal()).map(KeyVersionResponse.init))
+            ItemsResponse(items: try await lifecycle.list(by: context.requirePrincipal()).map(KeyVersionResponse.init))
         }
         api.post("keys/rotate") { request, context in
             let body = try await request.decodeStrict(as: RotateRequest.self, context: context)
-            let result = try await lifecycle().rotate(rewrap: body.rewrap ?? false, by: context.requirePrincipal())
+            let result = try await lifecycle.rotate(rewrap: body.rewrap ?? false, by: context.requirePrincipal())
             return RotationResponse(result)
         }
         api.delete("keys/versions/:id") { _, context in
-            let job = try await lifecycle().destroy(context.parameters.require("id"), by: context.requirePrincipal())
+            let job = try await lifecycle.destroy(context.parameters.require("id"), by: context.requirePrincipal())
             guard let job else { return EditedResponse(status: .ok, response: DestroyResponse(job: nil)) }
             return EditedResponse(status: .accepted, response: DestroyResponse(job: DestructionJobResponse(job)))
         }
         api.get("keys/destruction-jobs") { _, context in
-            ItemsResponse(items: try await lifecycle().jobs(by: context.requirePrincipal()).map(DestructionJobResponse.init))
+            ItemsResponse(items: try await lifecycle.jobs(by: context.requirePrincipal()).map(DestructionJobResponse.init))
         }
     }
 }

@@ -5,7 +5,7 @@ import Hummingbird
 /// Stacks and contexts (same routes under `/stacks` and `/contexts`): the objects, their
 /// config elements, attachments, and a stack's runtime config.
 struct OwnerRoutes {
-    let services: AppServices
+    let services: CofferServices
 
     func register(on api: RouterGroup<AppRequestContext>) {
         for kind in OwnerKind.allCases {
@@ -94,7 +94,7 @@ struct OwnerRoutes {
         group.post(":id/config/:configId/versions/:version/restore") { _, context in
             let text = try context.parameters.require("version")
             guard let number = Int(text), number > 0 else {
-                throw CofferError.invalidInput("the version in the path must be a positive integer", code: "invalid_version")
+                throw CofferError.invalidVersion("the version in the path must be a positive integer")
             }
             let view = try await config.restore(
                 kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context), version: number,
@@ -115,7 +115,7 @@ struct OwnerRoutes {
     static func configID(_ context: AppRequestContext) throws -> String {
         let raw = try context.parameters.require("configId")
         guard let decoded = raw.removingPercentEncoding, !decoded.isEmpty else {
-            throw CofferError.invalidInput("the config id in the path is not valid percent-encoding", code: "invalid_config_id")
+            throw CofferError.invalidConfigID("the config id in the path is not valid percent-encoding")
         }
         return decoded
     }
@@ -131,7 +131,7 @@ enum Pagination {
         var limit = defaultLimit
         if let text = query.get("limit") {
             guard let value = Int(text), (1...maximumLimit).contains(value) else {
-                throw CofferError.invalidInput("limit must be an integer from 1 to \(maximumLimit)", code: "invalid_limit")
+                throw CofferError.invalidLimit("limit must be an integer from 1 to \(maximumLimit)")
             }
             limit = value
         }

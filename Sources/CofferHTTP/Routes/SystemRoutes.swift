@@ -3,7 +3,7 @@ import Hummingbird
 
 /// Unauthenticated routes: liveness, readiness, the JWK Set and token issuance.
 struct SystemRoutes {
-    let services: AppServices
+    let services: CofferServices
 
     func register(on router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -37,7 +37,7 @@ struct SystemRoutes {
                     id: body.apiKeyID, secret: body.apiKeySecret, tokens: services.tokens, requestID: context.requestID
                 )
             } catch let error as CofferError {
-                services.metrics.increment("coffer_tokens_rejected_total", [error.code])
+                services.metrics.increment("coffer_tokens_rejected_total", [error.code.name])
                 throw error
             }
             services.metrics.increment("coffer_tokens_issued_total")
@@ -50,7 +50,7 @@ struct SystemRoutes {
 extension SystemRoutes {
     /// Gauges read at scrape time: KMS calls, seal/open counts, key versions, destruction
     /// job progress and database use.
-    static func sampledMetrics(_ services: AppServices) async -> [String] {
+    static func sampledMetrics(_ services: CofferServices) async -> [String] {
         var lines = [
             "# HELP coffer_kms_requests_total KMS HTTP requests by action and outcome (each retry counts).",
             "# TYPE coffer_kms_requests_total counter",
@@ -98,7 +98,7 @@ extension SystemRoutes {
             "coffer_db_operations_total\(Metrics.format(["outcome"], ["ok"])) \(usage.operations - usage.failures)",
             "coffer_db_operations_total\(Metrics.format(["outcome"], ["error"])) \(usage.failures)",
         ]
-        if let keys = services.keys, let jobs = try? await keys.jobs() {
+        if let jobs = try? await services.keys.jobs() {
             lines += [
                 "# HELP coffer_destruction_job_values Values re-encrypted and to re-encrypt by running destruction jobs.",
                 "# TYPE coffer_destruction_job_values gauge",

@@ -18,21 +18,17 @@ struct KeysCommand: AsyncParsableCommand {
         subcommands: [List.self, Rotate.self, Destroy.self, Jobs.self]
     )
 
-    /// Opens the database, loads the keyring with the configured root(s) and runs `body`.
+    /// Opens the database, builds the services with the configured root(s) and runs `body`
+    /// with their key lifecycle.
     static func withLifecycle<T>(_ body: (KeyLifecycle) async throws -> T) async throws -> T {
         let configuration = try ProcessEnvironment.configuration()
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: true)
         let logger = Logger(label: "coffer.keys")
-        let root = try await ProcessEnvironment.rootKey(for: configuration, logger: logger).provider
-        let previous = try await ProcessEnvironment.previousRoot(for: configuration, logger: logger)
-        let batchSize = try CofferConfiguration.destructionBatchSize(environment: ProcessEnvironment.variables)
-        let batchPause = try CofferConfiguration.destructionBatchPause(environment: ProcessEnvironment.variables)
+        let settings = try await ProcessEnvironment.settings(for: configuration, logger: logger)
         let database = try await Database.connect(settings: configuration.database, logger: logger)
         do {
-            let hierarchy = KeyHierarchy(root: root, previous: previous, logger: logger)
-            let keyring = try await database.transaction(.snapshot) { try await hierarchy.loadKeyring(on: $0) }
-            let lifecycle = KeyLifecycle(database: database, hierarchy: hierarchy, keyring: keyring, batchSize: batchSize, batchPause: batchPause, logger: logger)
-            let result = try await body(lifecycle)
+            let services = try await CofferServices.build(settings, database: database, logger: logger)
+            let result = try await body(services.keys)
             await database.close()
             return result
         } catch {

@@ -17,7 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the HTTP API.",
         discussion: """
             Refuses to start (one line, non-zero exit) if migrations are pending (exit 1), the root \
-            key does not unwrap the stored key (exit 3) or the database is unreachable (exit 4).
+            key does not unwrap the stored key (exit 3), the database is unreachable (exit 4) or KMS is \
+            unreachable (exit 5).
             """
     )
 
@@ -26,61 +27,22 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try Self.serverBuilder(configuration)
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: false)
         let logger = Logger(label: "coffer")
-        let rootKey = try await ProcessEnvironment.rootKey(for: configuration, logger: logger)
-        let root = rootKey.provider
-        let previous = try await ProcessEnvironment.previousRoot(for: configuration, logger: logger)
-        let migrator = Migrator(root: root, previous: previous, logger: logger)
-        let batchSize = try CofferConfiguration.destructionBatchSize(environment: ProcessEnvironment.variables)
-        let batchPause = try CofferConfiguration.destructionBatchPause(environment: ProcessEnvironment.variables)
-
-        let revocations = RevocationList()
+        let settings = try await ProcessEnvironment.settings(for: configuration, logger: logger)
+        let database = Database(settings: configuration.database, logger: logger)
         // Start-up checks on one connection, so an unreachable database fails fast.
         let probe = try await Database.connect(settings: configuration.database, logger: logger, operationTimeout: .seconds(30))
-        let keyring: Keyring
-        let generation: Int64
+        let services: CofferServices
         do {
-            let pending = try await migrator.pendingMigrations(on: probe)
-            guard pending.isEmpty else {
-                throw CommandFailure(code: ExitStatus.unexpected, message: "\(pending.count) migration(s) pending (\(pending.joined(separator: ", "))); run `coffer migrate` first")
-            }
-            // Read before loading: a change in between makes the first poll reload, never miss.
-            generation = try await KeyLifecycle.generation(on: probe, logger: logger)
-            keyring = try await migrator.loadKeyring(on: probe)
-            try await revocations.refresh(from: probe, logger: logger)
+            services = try await CofferServices.build(settings, database: database, checkingOn: probe, logger: logger)
         } catch {
             await probe.close()
             throw error
         }
         await probe.close()
-
-        let database = Database(settings: configuration.database, logger: logger)
-        // While a previous RSA root is configured its public key stays published, so tokens it
-        // signed stay valid until they expire.
-        var previousPublicKeys: [RSAPublicKey] = []
-        if case .rsa(let key)? = configuration.previousEncryption { previousPublicKeys.append(key.publicKey) }
-        let tokens = TokenService(
-            signer: root, additionalVerificationKeys: previousPublicKeys, issuer: configuration.jwtIssuer,
-            audience: configuration.jwtAudience, lifetime: configuration.tokenLifetime, revocations: revocations
+        let app = CofferApplication.build(
+            services: services, server: server, address: .hostname(configuration.httpHost, port: configuration.httpPort), logger: logger
         )
-        let lifecycle = KeyLifecycle(database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, loadedGeneration: generation, batchSize: batchSize, batchPause: batchPause, logger: logger)
-        var kmsCallCounts: (@Sendable () -> [String: Int])?
-        if let client = rootKey.kms {
-            kmsCallCounts = { client.callCounts }
-        }
-        let services = AppServices(
-            database: database, keyring: keyring, tokens: tokens, revocations: revocations, lifecycle: lifecycle, logger: logger,
-            kmsCallCounts: kmsCallCounts
-        )
-        let app = Application(
-            router: CofferRouter.build(services: services),
-            server: server,
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: nil),
-            services: [
-                database.client!, RevocationPoller(revocations: revocations, database: database, logger: logger),
-                KeyMaintenance(lifecycle: lifecycle, rotationPeriod: configuration.dataKeyRotationPeriod, logger: logger),
-            ],
-            logger: logger
-        )
+        let root = settings.root
         logger.info("starting", metadata: [
             "version": "\(CofferCommand.version)", "listen": "\(configuration.httpHost):\(configuration.httpPort)",
             "scheme": "\(configuration.tlsCertificateFile == nil ? "http" : "https")",

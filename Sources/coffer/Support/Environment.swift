@@ -1,4 +1,5 @@
 import CofferCore
+import CofferCrypto
 import CofferKeys
 import Foundation
 import Logging
@@ -50,6 +51,26 @@ enum ProcessEnvironment {
             let client = KMSClient(configuration: .init(region: aws.region, endpoint: aws.kmsEndpoint), credentials: credentials, logger: logger)
             return try await KMSRootKey.connectWrapping(client: client, encryptionKeyID: encryptionKeyID, variable: "PREVIOUS_ENCRYPTION_KMS_ENCRYPTION_KEY_ID")
         }
+    }
+
+    /// What the services of this process are built from: the root key(s), the token rules
+    /// and the pace of background key work, all from `configuration`.
+    static func settings(for configuration: CofferConfiguration, logger: Logger) async throws -> CofferSettings {
+        let rootKey = try await rootKey(for: configuration, logger: logger)
+        // While a previous RSA root is configured its public key stays published, so tokens it
+        // signed stay valid until they expire.
+        var previousPublicKeys: [RSAPublicKey] = []
+        if case .rsa(let key)? = configuration.previousEncryption { previousPublicKeys.append(key.publicKey) }
+        var kmsCallCounts: (@Sendable () -> [String: Int])?
+        if let client = rootKey.kms { kmsCallCounts = { client.callCounts } }
+        return CofferSettings(
+            root: rootKey.provider, previousRoot: try await previousRoot(for: configuration, logger: logger),
+            previousVerificationKeys: previousPublicKeys, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience,
+            tokenLifetime: configuration.tokenLifetime,
+            destructionBatchSize: try CofferConfiguration.destructionBatchSize(environment: variables),
+            destructionBatchPause: try CofferConfiguration.destructionBatchPause(environment: variables),
+            dataKeyRotationPeriod: configuration.dataKeyRotationPeriod, kmsCallCounts: kmsCallCounts
+        )
     }
 
     /// Sets up logging once: JSON lines or text to `stream`, at `level`.

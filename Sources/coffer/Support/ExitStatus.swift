@@ -17,6 +17,7 @@ enum ExitStatus {
     static let invalidConfiguration: Int32 = 2
     static let rootKeyMismatch: Int32 = 3
     static let databaseUnreachable: Int32 = 4
+    static let kmsUnreachable: Int32 = 5
 
     static func code(for error: any Error) -> Int32 {
         switch error {
@@ -26,13 +27,14 @@ enum ExitStatus {
             switch error.kind {
             case .rootKeyMismatch: return rootKeyMismatch
             case .invalidInput, .unprocessable: return invalidConfiguration
-            default: return unexpected
+            case .unauthorized, .forbidden, .notFound, .notAllowed, .conflict, .tooLarge, .unsupportedMediaType, .unavailable, .internalFailure:
+                return unexpected
             }
         case let error as StoreError where error.code == .unavailable: return databaseUnreachable
         case let error as KMSError:
             switch error.code {
             case .refused, .credentials: return invalidConfiguration
-            case .unavailable: return databaseUnreachable
+            case .unavailable: return kmsUnreachable
             case .invalidCiphertext: return rootKeyMismatch
             }
         default:
