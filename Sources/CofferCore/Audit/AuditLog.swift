@@ -37,6 +37,16 @@ public struct AuditLog: Sendable {
         await recordOnItsOwn(event(action, resource: resource, space: space, principal: principal, outcome: .failure, detail: detail))
     }
 
+    /// Records an action that ran outside any transaction of the caller's, in a statement of
+    /// its own; throws if the record could not be stored, for callers that must not answer
+    /// before it is (a KMS operation's outcomes).
+    public func recordStored(
+        _ action: String, resource: String, space: String?, by principal: Principal, outcome: AuditRecord.Outcome, detail: String
+    ) async throws {
+        let (repository, event) = (self.repository, event(action, resource: resource, space: space, principal: principal, outcome: outcome, detail: detail))
+        try await database.withSession { try await repository.insert(event, on: $0) }
+    }
+
     private func recordOnItsOwn(_ event: AuditRecord) async {
         let action = event.action
         let repository = self.repository
@@ -47,37 +57,19 @@ public struct AuditLog: Sendable {
         }
     }
 
-    /// Checks the caller's role; a refusal is audited as `denied` and thrown as `forbidden`.
-    public func authorize(
-        _ principal: Principal, _ requirement: Role.Requirement, action: String, resource: String, space: String?
-    ) async throws {
-        do {
-            try principal.require(requirement)
-        } catch {
-            await recordDenied(action, resource: resource, space: space ?? principal.space, by: principal)
-            throw error
-        }
-    }
-
     /// A page of events the caller may see (an admin; events of spaces in its reach),
     /// newest first. The filter's `spaces` is replaced by the caller's reach.
     public func list(_ filter: AuditFilter, limit: Int, cursor: String?, by principal: Principal) async throws -> Page<AuditRecord> {
-        try await authorize(principal, .admin, action: "audit.list", resource: "audit:*", space: nil)
+        try await AccessControl(audit: self).require(principal, .admin, action: "audit.list", resource: "audit:*", space: nil)
         var filter = filter
-        if let cursor, !cursor.isEmpty {
-            guard let text = try ConfigValidation.decodeCursor(cursor), let before = Int64(text) else {
-                throw CofferError.invalidCursor("the cursor is not one this server issued")
-            }
-            filter.before = before
-        }
+        if let before = try Pagination.key(of: cursor, { Int64($0) }) { filter.before = before }
         let (repository, owners) = (self.repository, self.owners)
         let rows = try await database.withSession { [filter] session in
             var scoped = filter
             scoped.spaces = try await owners.spaceSubtree(of: principal.space, on: session)
-            return try await repository.list(scoped, limit: limit + 1, on: session)
+            return try await repository.list(scoped, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        let items = Array(rows.prefix(limit))
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.id)) } : nil)
+        return Page(rows: rows, limit: limit, key: { String($0.id) })
     }
 
     private func event(_ action: String, resource: String, space: String?, principal: Principal, outcome: AuditRecord.Outcome, detail: String) -> AuditRecord {

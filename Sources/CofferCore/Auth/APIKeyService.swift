@@ -17,6 +17,7 @@ public struct APIKeyService: Sendable {
     private let repository: APIKeyRepository
     private let owners: OwnerRepository
     private let audit: AuditLog
+    private let access: AccessControl
     /// Revoked keys, refused by token verification on this replica at once.
     public let revocations: RevocationList
 
@@ -25,13 +26,14 @@ public struct APIKeyService: Sendable {
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: audit)
         self.revocations = revocations
     }
 
     /// Creates a key bound to a space in the caller's reach (an operator at the command
     /// line reaches every space).
     public func create(name: String, space: String, role: Role, by principal: Principal = .commandLine) async throws -> Created {
-        try await audit.authorize(principal, .admin, action: "api_key.create", resource: "api_key:(new)", space: space)
+        try await access.require(principal, .admin, action: "api_key.create", resource: "api_key:(new)", space: space)
         let name = try ConfigValidation.checkName(name, what: "an API key")
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
@@ -92,29 +94,24 @@ public struct APIKeyService: Sendable {
 
     /// Keys bound to spaces in the caller's reach, newest first.
     public func list(limit: Int = 500, cursor: String? = nil, by principal: Principal = .commandLine) async throws -> Page<APIKeyRecord> {
-        try await audit.authorize(principal, .admin, action: "api_key.list", resource: "api_key:*", space: nil)
-        var after: (Date, String)?
-        if let text = try ConfigValidation.decodeCursor(cursor) {
+        try await access.require(principal, .admin, action: "api_key.list", resource: "api_key:*", space: nil)
+        let after: (Date, String)? = try Pagination.key(of: cursor) { text in
             let parts = text.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, let seconds = Double(parts[0]) else {
-                throw CofferError.invalidCursor("the cursor is not one this server issued")
-            }
-            after = (Date(timeIntervalSince1970: seconds), String(parts[1]))
+            guard parts.count == 2, let seconds = Double(parts[0]) else { return nil }
+            return (Date(timeIntervalSince1970: seconds), String(parts[1]))
         }
         let (repository, owners) = (self.repository, self.owners)
         let rows = try await database.withSession { [after] session in
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
-            return try await repository.list(spaces: reach, after: after, limit: limit + 1, on: session)
+            return try await repository.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        let items = Array(rows.prefix(limit))
-        let next = rows.count > limit ? items.last.map { ConfigValidation.encodeCursor("\($0.createdAt.timeIntervalSince1970) \($0.id)") } : nil
-        return Page(items: items, nextCursor: next)
+        return Page(rows: rows, limit: limit, key: { "\($0.createdAt.timeIntervalSince1970) \($0.id)" })
     }
 
     /// Revokes a key in the caller's reach; its tokens stop working on this replica at
     /// once and on the others within ``RevocationList/pollInterval``.
     public func revoke(id: String, by principal: Principal = .commandLine) async throws {
-        try await audit.authorize(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
+        try await access.require(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
         let (repository, owners, audit) = (self.repository, self.owners, self.audit)
         let revoked = try await database.transaction { session -> Bool in
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)

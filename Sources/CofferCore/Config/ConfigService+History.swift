@@ -9,27 +9,23 @@ extension ConfigService {
         _ kind: OwnerKind, ownerID: String, configID: String, limit: Int, cursor: String?, by principal: Principal
     ) async throws -> Page<ConfigVersionView> {
         try principal.require(.read)
-        var before: Int32?
-        if let text = try ConfigValidation.decodeCursor(cursor) {
-            guard let value = Int32(text) else { throw CofferError.invalidCursor("the cursor is not one this server issued") }
-            before = value
-        }
+        let before = try Pagination.key(of: cursor) { Int32($0) }
         let (owners, elements) = (self.owners, self.elements)
         let (owner, rows) = try await database.withSession { [before] session in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
             guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) > 0 else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
             }
-            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit + 1, on: session))
+            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: Pagination.rowsToRead(for: limit), on: session))
         }
-        let items = try await withFreshKeys { try rows.prefix(limit).map { row in
+        let page = Page(rows: rows, limit: limit, key: { String($0.version) })
+        return try await withFreshKeys { try page.map { row in
             ConfigVersionView(
                 version: Int(row.version), type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
                 value: row.writeOnly ? nil : try render(row, owner: owner.uuid), writeOnly: row.writeOnly,
                 checksum: row.checksum, description: row.description, author: row.author, createdAt: row.createdAt
             )
         } }
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor(String($0.version)) } : nil)
     }
 
     /// Makes version `number` current again, as a new version (history only grows). The
@@ -38,7 +34,7 @@ extension ConfigService {
         _ kind: OwnerKind, ownerID: String, configID: String, version number: Int, by principal: Principal
     ) async throws -> ConfigElementView {
         let resource = Self.elementResource(kind, ownerID, configID)
-        try await audit.authorize(principal, .write, action: "config.restore", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "config.restore", resource: resource, space: nil)
         guard let number = Int32(exactly: number), number > 0 else {
             throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
         }

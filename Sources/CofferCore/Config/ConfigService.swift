@@ -16,6 +16,7 @@ public struct ConfigService: Sendable {
     let elements: ConfigElementRepository
     let attachments: AttachmentRepository
     let audit: AuditLog
+    let access: AccessControl
     /// Owner UUIDs for writes (verified by every write's statement).
     let ownerHints = OwnerUUIDHints()
     /// Confirms inside each write that the sealing key is still active, and reloads the
@@ -32,6 +33,7 @@ public struct ConfigService: Sendable {
         self.elements = ConfigElementRepository(logger: logger)
         self.attachments = AttachmentRepository(logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: audit)
         self.logger = logger
     }
 
@@ -40,7 +42,7 @@ public struct ConfigService: Sendable {
     /// Creates a stack or context in a space the caller reaches.
     public func createOwner(_ kind: OwnerKind, _ input: OwnerInput, by principal: Principal) async throws -> OwnerRecord {
         let resource = "\(kind.rawValue):\(input.id)"
-        try await audit.authorize(principal, .write, action: "\(kind.rawValue).create", resource: resource, space: input.space)
+        try await access.require(principal, .write, action: "\(kind.rawValue).create", resource: resource, space: input.space)
         try ConfigValidation.checkSlug(input.id, what: "a \(kind.rawValue) id")
         let name = try ConfigValidation.checkName(input.name, what: "a \(kind.rawValue)")
         try ConfigValidation.checkDescription(input.description)
@@ -74,14 +76,13 @@ public struct ConfigService: Sendable {
     /// A page of the stacks or contexts the caller reaches, ordered by id.
     public func listOwners(_ kind: OwnerKind, limit: Int, cursor: String?, by principal: Principal) async throws -> Page<OwnerRecord> {
         try principal.require(.metadata)
-        let after = try ConfigValidation.decodeCursor(cursor)
+        let after = try Pagination.key(of: cursor)
         let owners = self.owners
         let rows = try await database.withSession { session in
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
-            return try await owners.list(kind: kind, spaces: reach, after: after, limit: limit + 1, on: session)
+            return try await owners.list(kind: kind, spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        let items = Array(rows.prefix(limit))
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.id) } : nil)
+        return Page(rows: rows, limit: limit, key: { $0.id })
     }
 
     /// Changes name, labels, description or space of a stack or context. A move stays
@@ -89,7 +90,7 @@ public struct ConfigService: Sendable {
     /// contexts must lie in its new space or above it, a context's stacks below it.
     public func updateOwner(_ kind: OwnerKind, id: String, _ patch: OwnerPatch, by principal: Principal) async throws -> OwnerRecord {
         let resource = "\(kind.rawValue):\(id)"
-        try await audit.authorize(principal, .write, action: "\(kind.rawValue).update", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "\(kind.rawValue).update", resource: resource, space: nil)
         let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a \(kind.rawValue)") }
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         if let labels = patch.labels { try ConfigValidation.checkLabels(labels) }
@@ -130,7 +131,7 @@ public struct ConfigService: Sendable {
     /// Deletes a stack or context with its elements, their history and its attachments.
     public func deleteOwner(_ kind: OwnerKind, id: String, by principal: Principal) async throws {
         let resource = "\(kind.rawValue):\(id)"
-        try await audit.authorize(principal, .write, action: "\(kind.rawValue).delete", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "\(kind.rawValue).delete", resource: resource, space: nil)
         let (owners, audit) = (self.owners, self.audit)
         try await database.transaction { session in
             let owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
@@ -150,7 +151,7 @@ public struct ConfigService: Sendable {
         _ kind: OwnerKind, ownerID: String, configID: String, _ input: ConfigElementInput, by principal: Principal
     ) async throws -> (ConfigElementView, created: Bool) {
         let resource = Self.elementResource(kind, ownerID, configID)
-        try await audit.authorize(principal, .write, action: "config.put", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "config.put", resource: resource, space: nil)
         let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
@@ -235,7 +236,7 @@ public struct ConfigService: Sendable {
     /// Deletes an element's current value; its history stays and can be restored.
     public func deleteElement(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws {
         let resource = Self.elementResource(kind, ownerID, configID)
-        try await audit.authorize(principal, .write, action: "config.delete", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "config.delete", resource: resource, space: nil)
         let (owners, elements, audit) = (self.owners, self.elements, self.audit)
         try await database.transaction { session in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
@@ -253,7 +254,7 @@ public struct ConfigService: Sendable {
     /// The context must lie in the stack's space or one of its parents.
     public func attach(stackID: String, contextID: String, priority: Int, by principal: Principal) async throws {
         let resource = "stack:\(stackID)/contexts/\(contextID)"
-        try await audit.authorize(principal, .write, action: "attachment.put", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "attachment.put", resource: resource, space: nil)
         guard (0...1_000_000).contains(priority) else {
             throw CofferError.invalidPriority("priority must be an integer from 0 to 1000000")
         }
@@ -272,7 +273,7 @@ public struct ConfigService: Sendable {
     /// Detaches a context from a stack.
     public func detach(stackID: String, contextID: String, by principal: Principal) async throws {
         let resource = "stack:\(stackID)/contexts/\(contextID)"
-        try await audit.authorize(principal, .write, action: "attachment.delete", resource: resource, space: nil)
+        try await access.require(principal, .write, action: "attachment.delete", resource: resource, space: nil)
         let (owners, attachments, audit) = (self.owners, self.attachments, self.audit)
         try await database.transaction { session in
             let stack = try await Self.findOwner(.stack, id: stackID, principal: principal, owners: owners, on: session)
@@ -293,7 +294,7 @@ public struct ConfigService: Sendable {
     /// its space and the spaces below. The read is audited in the same transaction.
     public func runtimeConfig(stackID: String, by principal: Principal) async throws -> [RuntimeConfigItem] {
         let resource = "stack:\(stackID)/runtime-config"
-        try await audit.authorize(principal, .worker, action: "runtime_config.read", resource: resource, space: nil)
+        try await access.require(principal, .worker, action: "runtime_config.read", resource: resource, space: nil)
         let elements = self.elements
         let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
         // One statement: resolution and audit row together (coffer_runtime_config).

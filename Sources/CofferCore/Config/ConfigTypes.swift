@@ -99,24 +99,3 @@ public struct RuntimeConfigItem: Sendable, Equatable {
         self.source = source
     }
 }
-
-/// One page of a list.
-public struct Page<Item: Sendable>: Sendable {
-    public var items: [Item]
-    /// Opaque; pass as `cursor` for the next page. Nil on the last page.
-    public var nextCursor: String?
-
-    public init(items: [Item], nextCursor: String?) {
-        self.items = items
-        self.nextCursor = nextCursor
-    }
-
-    /// One page of an in-memory list ordered by the string at `id`.
-    public static func slice(_ all: [Item], id: KeyPath<Item, String>, limit: Int, cursor: String?) throws -> Page {
-        let after = try ConfigValidation.decodeCursor(cursor)
-        let remaining = after.map { after in all.filter { $0[keyPath: id] > after } } ?? all
-        let items = Array(remaining.prefix(limit))
-        let next = remaining.count > limit ? items.last.map { ConfigValidation.encodeCursor($0[keyPath: id]) } : nil
-        return Page(items: items, nextCursor: next)
-    }
-}

@@ -96,18 +96,4 @@ public enum ConfigValidation {
             throw CofferError.invalidLabels("labels must be at most 100 non-empty strings of at most 255 characters, without control or invisible formatting characters")
         }
     }
-
-    /// Opaque cursors wrap the last id of a page.
-    static func encodeCursor(_ lastID: String) -> String { Base64URL.encode(Array(lastID.utf8)) }
-
-    static func decodeCursor(_ cursor: String?) throws -> String? {
-        guard let cursor, !cursor.isEmpty else { return nil }
-        // Every id a cursor can carry is 1 to 1024 bytes without control characters.
-        guard cursor.utf8.count <= 1400, let bytes = Base64URL.decode(cursor), let id = String(validating: bytes, as: UTF8.self),
-              !id.isEmpty, !id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
-        else {
-            throw CofferError.invalidCursor("the cursor is not one this server issued")
-        }
-        return id
-    }
 }

@@ -15,7 +15,7 @@ extension KMSService {
                         by principal: Principal) async throws -> [KMSItemOutcome] {
         let resource = Self.resource(name)
         let action = "kms.\(operation.rawValue)"
-        try await audit.authorize(principal, .useKeys, action: action, resource: resource, space: nil)
+        try await access.require(principal, .useKeys, action: action, resource: resource, space: nil)
         guard (1...Self.maximumBatch).contains(items.count) else {
             throw items.isEmpty
                 ? CofferError.emptyBatch("a batch needs at least one item")
@@ -84,10 +84,7 @@ extension KMSService {
         let used = Set(outcomes.compactMap(\.keyVersion)).sorted().map(String.init).joined(separator: ",")
         var detail = items.count == 1 ? "version=\(used.isEmpty ? "-" : used)" : "items=\(items.count) failed=\(failed) versions=\(used.isEmpty ? "-" : used)"
         if failed > 0, let code = outcomes.first(where: { $0.error != nil })?.error?.code { detail += " error=\(code)" }
-        let event = AuditRecord(actor: principal.apiKeyID, actorSpace: principal.space, action: action, resource: resource, space: key.space,
-                                requestID: principal.requestID, outcome: failed == 0 ? .success : .failure, detail: detail)
-        let repository = AuditRepository(logger: logger)
-        try await database.withSession { try await repository.insert(event, on: $0) }
+        try await audit.recordStored(action, resource: resource, space: key.space, by: principal, outcome: failed == 0 ? .success : .failure, detail: detail)
         return outcomes
     }
 

@@ -22,6 +22,7 @@ public struct KMSService: Sendable {
     let keyLifecycle: KeyLifecycleRepository
     let owners: OwnerRepository
     let audit: AuditLog
+    let access: AccessControl
     let logger: Logger
 
     public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, logger: Logger) {
@@ -32,6 +33,7 @@ public struct KMSService: Sendable {
         self.keyLifecycle = KeyLifecycleRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: audit)
         self.logger = logger
     }
 
@@ -43,7 +45,7 @@ public struct KMSService: Sendable {
         try ConfigValidation.checkSlug(input.name, what: "a KMS key name")
         let space = input.space ?? principal.space
         let resource = Self.resource(input.name)
-        try await audit.authorize(principal, .admin, action: "kms_key.create", resource: resource, space: nil)
+        try await access.require(principal, .admin, action: "kms_key.create", resource: resource, space: nil)
         try ConfigValidation.checkSlug(space, what: "a space id")
         guard let algorithm = KMSAlgorithm(rawValue: input.algorithm) else {
             throw CofferError.invalidAlgorithm("`algorithm` must be one of \(KMSAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -87,20 +89,19 @@ public struct KMSService: Sendable {
     /// A page of the keys the caller reaches, ordered by name.
     public func list(limit: Int, cursor: String?, by principal: Principal) async throws -> Page<KMSKeyRecord> {
         try principal.require(.metadata)
-        let after = try ConfigValidation.decodeCursor(cursor)
+        let after = try Pagination.key(of: cursor)
         let (keys, owners) = (self.keys, self.owners)
         let rows = try await database.withSession { session in
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
-            return try await keys.list(spaces: reach, after: after, limit: limit + 1, on: session)
+            return try await keys.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        let items = Array(rows.prefix(limit))
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.name) } : nil)
+        return Page(rows: rows, limit: limit, key: { $0.name })
     }
 
     /// Changes the description, the minimum version that decrypts, or whether the key works.
     public func update(name: String, _ patch: KMSKeyPatch, by principal: Principal) async throws -> KMSKeyRecord {
         let resource = Self.resource(name)
-        try await audit.authorize(principal, .admin, action: "kms_key.update", resource: resource, space: nil)
+        try await access.require(principal, .admin, action: "kms_key.update", resource: resource, space: nil)
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         let (keys, audit) = (self.keys, self.audit)
         return try await database.transaction { session in
@@ -129,7 +130,7 @@ public struct KMSService: Sendable {
     /// A new version becomes the one that encrypts; older versions keep decrypting.
     public func rotate(name: String, by principal: Principal) async throws -> KMSKeyRecord {
         let resource = Self.resource(name)
-        try await audit.authorize(principal, .admin, action: "kms_key.rotate", resource: resource, space: nil)
+        try await access.require(principal, .admin, action: "kms_key.rotate", resource: resource, space: nil)
         let (keys, audit, keyring) = (self.keys, self.audit, self.keyring)
         return try await withFreshKeys {
             try await database.transaction { session in
@@ -152,7 +153,7 @@ public struct KMSService: Sendable {
     /// decrypted again. `confirm` must repeat the key's name.
     public func delete(name: String, confirm: String, by principal: Principal) async throws {
         let resource = Self.resource(name)
-        try await audit.authorize(principal, .admin, action: "kms_key.delete", resource: resource, space: nil)
+        try await access.require(principal, .admin, action: "kms_key.delete", resource: resource, space: nil)
         guard confirm == name else {
             throw CofferError.confirmationRequired("deleting a KMS key destroys every version of its material and nothing it encrypted can be decrypted again; set `confirm` to the key's name")
         }

@@ -49,6 +49,7 @@ public final class KeyLifecycle: Sendable {
     let keys: KeyRepository
     let lifecycle: KeyLifecycleRepository
     let audit: AuditLog
+    let access: AccessControl
     let batchSize: Int
     let batchPause: Duration
     let logger: Logger
@@ -64,6 +65,7 @@ public final class KeyLifecycle: Sendable {
         self.keys = KeyRepository(logger: logger)
         self.lifecycle = KeyLifecycleRepository(logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: audit)
         self.batchSize = batchSize
         self.batchPause = batchPause
         self.logger = logger
@@ -267,15 +269,7 @@ public final class KeyLifecycle: Sendable {
     }
 
     func authorize(_ principal: Principal, action: String) async throws {
-        do {
-            try principal.require(.admin)
-            guard principal.space == "root" else {
-                throw CofferError.forbidden("key lifecycle needs an admin key on the root space")
-            }
-        } catch {
-            await audit.recordDenied(action, resource: "keys", space: "root", by: principal)
-            throw error
-        }
+        try await access.requireRootAdmin(principal, action: action, resource: "keys")
     }
 
     static func parse(_ id: String) -> (String, Int32)? {

@@ -38,16 +38,18 @@ public struct SpaceService: Sendable {
     private let spaces: SpaceRepository
     private let owners: OwnerRepository
     private let audit: AuditLog
+    private let access: AccessControl
 
     public init(database: Database, audit: AuditLog, logger: Logger) {
         self.database = database
         self.spaces = SpaceRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.audit = audit
+        self.access = AccessControl(audit: audit)
     }
 
     public func create(_ input: SpaceInput, by principal: Principal) async throws -> SpaceRecord {
-        try await audit.authorize(principal, .admin, action: "space.create", resource: "space:\(input.id)", space: input.parent)
+        try await access.require(principal, .admin, action: "space.create", resource: "space:\(input.id)", space: input.parent)
         try ConfigValidation.checkSlug(input.id, what: "a space id")
         let name = try ConfigValidation.checkName(input.name, what: "a space")
         try ConfigValidation.checkDescription(input.description)
@@ -70,7 +72,7 @@ public struct SpaceService: Sendable {
     }
 
     public func space(id: String, by principal: Principal) async throws -> SpaceRecord {
-        try await audit.authorize(principal, .admin, action: "space.read", resource: "space:\(id)", space: nil)
+        try await access.require(principal, .admin, action: "space.read", resource: "space:\(id)", space: nil)
         let (spaces, owners) = (self.spaces, self.owners)
         return try await database.withSession { session in
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
@@ -80,19 +82,18 @@ public struct SpaceService: Sendable {
     }
 
     public func list(limit: Int, cursor: String?, by principal: Principal) async throws -> Page<SpaceRecord> {
-        try await audit.authorize(principal, .admin, action: "space.list", resource: "space:*", space: nil)
-        let after = try ConfigValidation.decodeCursor(cursor)
+        try await access.require(principal, .admin, action: "space.list", resource: "space:*", space: nil)
+        let after = try Pagination.key(of: cursor)
         let (spaces, owners) = (self.spaces, self.owners)
         let rows = try await database.withSession { session in
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
-            return try await spaces.list(ids: reach, after: after, limit: limit + 1, on: session)
+            return try await spaces.list(ids: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        let items = Array(rows.prefix(limit))
-        return Page(items: items, nextCursor: rows.count > limit ? items.last.map { ConfigValidation.encodeCursor($0.id) } : nil)
+        return Page(rows: rows, limit: limit, key: { $0.id })
     }
 
     public func update(id: String, _ patch: SpacePatch, by principal: Principal) async throws -> SpaceRecord {
-        try await audit.authorize(principal, .admin, action: "space.update", resource: "space:\(id)", space: id)
+        try await access.require(principal, .admin, action: "space.update", resource: "space:\(id)", space: id)
         let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a space") }
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
@@ -123,7 +124,7 @@ public struct SpaceService: Sendable {
 
     /// Deletes an empty space: no child spaces, stacks, contexts, live API keys or KMS keys.
     public func delete(id: String, by principal: Principal) async throws {
-        try await audit.authorize(principal, .admin, action: "space.delete", resource: "space:\(id)", space: id)
+        try await access.require(principal, .admin, action: "space.delete", resource: "space:\(id)", space: id)
         let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
         try await database.transaction { session in
             try await spaces.lockTree(on: session)
