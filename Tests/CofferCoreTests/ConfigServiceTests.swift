@@ -13,8 +13,8 @@ import Testing
 struct DomainFixture {
     static let logger = Logger(label: "test")
     let database: Database
-    let config: ConfigService
-    let apiKeys: APIKeyService
+    let services: CofferServices
+    var apiKeys: APIKeyService { services.apiKeys }
 
     static func with<T>(_ body: (DomainFixture, TestDatabase) async throws -> T) async throws -> T {
         try await withTestDatabase { testDatabase in
@@ -23,7 +23,7 @@ struct DomainFixture {
                 let root = RSARootKey(privateKey: TestKeys.primary)
                 _ = try await Migrator(root: root, logger: logger).run(on: database)
                 let services = try await CofferServices.build(CofferSettings(root: root), database: database, logger: logger)
-                let fixture = DomainFixture(database: database, config: services.config, apiKeys: services.apiKeys)
+                let fixture = DomainFixture(database: database, services: services)
                 let result = try await body(fixture, testDatabase)
                 await database.close()
                 return result
@@ -39,15 +39,15 @@ struct DomainFixture {
     }
 
     func stack(_ id: String, labels: [String] = []) async throws {
-        _ = try await config.createOwner(.stack, OwnerInput(id: id, name: id, space: "root", labels: labels, description: ""), by: Self.principal(.write))
+        _ = try await services.owners.createOwner(.stack, OwnerInput(id: id, name: id, space: "root", labels: labels, description: ""), by: Self.principal(.write))
     }
 
     func context(_ id: String) async throws {
-        _ = try await config.createOwner(.context, OwnerInput(id: id, name: id, space: "root", labels: [], description: ""), by: Self.principal(.write))
+        _ = try await services.owners.createOwner(.context, OwnerInput(id: id, name: id, space: "root", labels: [], description: ""), by: Self.principal(.write))
     }
 
     func set(_ kind: OwnerKind, _ owner: String, _ name: String, _ value: String, writeOnly: Bool = false) async throws {
-        _ = try await config.putElement(kind, ownerID: owner, configID: name,
+        _ = try await services.elements.putElement(kind, ownerID: owner, configID: name,
                                         ConfigElementInput(type: .environmentVariable, value: value, writeOnly: writeOnly, description: ""),
                                         by: Self.principal(.write))
     }
@@ -63,14 +63,14 @@ struct DomainFixture {
             try await fixture.set(.stack, "app", "PLAIN", "visible")
             try await fixture.set(.stack, "app", "SECRET", "hunter2", writeOnly: true)
             let file = Data("line one\nline two\n".utf8)
-            let (fileView, created) = try await fixture.config.putElement(
+            let (fileView, created) = try await fixture.services.elements.putElement(
                 .stack, ownerID: "app", configID: "conf/app.ini",
                 ConfigElementInput(type: .fileMount, value: file.base64EncodedString(), writeOnly: false, description: "ini"),
                 by: writer
             )
             #expect(created)
             #expect(fileView.checksum == Hex.encode(Array(SHA256Hasher.hash(file))))
-            let listed = try await fixture.config.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
+            let listed = try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
             #expect(listed.map(\.id) == ["PLAIN", "SECRET", "conf/app.ini"])
             #expect(listed[0].value == "visible")
             #expect(listed[1].value == nil)
@@ -78,7 +78,7 @@ struct DomainFixture {
             #expect(listed[1].checksum == Hex.encode(Array(SHA256Hasher.hash(Data("hunter2".utf8)))))
             #expect(listed[2].value == file.base64EncodedString())
             // Replacing is not creating.
-            let (_, createdAgain) = try await fixture.config.putElement(
+            let (_, createdAgain) = try await fixture.services.elements.putElement(
                 .stack, ownerID: "app", configID: "PLAIN",
                 ConfigElementInput(type: .environmentVariable, value: "changed", writeOnly: false, description: ""), by: writer
             )
@@ -98,18 +98,18 @@ struct DomainFixture {
             try await fixture.set(.context, "gamma", "C", "from-gamma")
             try await fixture.set(.context, "gamma", "D", "from-gamma")
             // beta has the highest priority (0); alpha and gamma tie at 5, broken by id.
-            try await fixture.config.attach(stackID: "app", contextID: "gamma", priority: 5, by: writer)
-            try await fixture.config.attach(stackID: "app", contextID: "alpha", priority: 5, by: writer)
-            try await fixture.config.attach(stackID: "app", contextID: "beta", priority: 0, by: writer)
+            try await fixture.services.attachments.attach(stackID: "app", contextID: "gamma", priority: 5, by: writer)
+            try await fixture.services.attachments.attach(stackID: "app", contextID: "alpha", priority: 5, by: writer)
+            try await fixture.services.attachments.attach(stackID: "app", contextID: "beta", priority: 0, by: writer)
 
-            let items = try await fixture.config.runtimeConfig(stackID: "app", by: worker)
+            let items = try await fixture.services.runtimeConfig.resolve(stackID: "app", by: worker)
             #expect(items.map { "\($0.id)=\($0.value)@\($0.source)" } == [
                 "A=from-stack@stack", "B=from-beta@context:beta", "C=from-beta@context:beta", "D=from-gamma@context:gamma",
             ])
             #expect(items.first { $0.id == "C" }?.writeOnly == true)
 
-            try await fixture.config.detach(stackID: "app", contextID: "beta", by: writer)
-            let after = try await fixture.config.runtimeConfig(stackID: "app", by: worker)
+            try await fixture.services.attachments.detach(stackID: "app", contextID: "beta", by: writer)
+            let after = try await fixture.services.runtimeConfig.resolve(stackID: "app", by: worker)
             #expect(after.map { "\($0.id)@\($0.source)" } == ["A@stack", "B@context:alpha", "C@context:gamma", "D@context:gamma"])
         }
     }
@@ -121,13 +121,13 @@ struct DomainFixture {
             let reader = DomainFixture.principal(.read)
             let admin = DomainFixture.principal(.admin)
             await #expect(throws: CofferError.self) {
-                try await fixture.config.putElement(.stack, ownerID: "app", configID: "B",
+                try await fixture.services.elements.putElement(.stack, ownerID: "app", configID: "B",
                     ConfigElementInput(type: .environmentVariable, value: "2", writeOnly: false, description: ""), by: reader)
             }
-            await #expect(throws: CofferError.self) { try await fixture.config.runtimeConfig(stackID: "app", by: admin) }
-            await #expect(throws: CofferError.self) { try await fixture.config.listElements(.stack, ownerID: "app", by: worker) }
-            #expect(try await fixture.config.runtimeConfig(stackID: "app", by: worker).count == 1)
-            #expect(try await fixture.config.owner(.stack, id: "app", by: worker).id == "app")
+            await #expect(throws: CofferError.self) { try await fixture.services.runtimeConfig.resolve(stackID: "app", by: admin) }
+            await #expect(throws: CofferError.self) { try await fixture.services.elements.listElements(.stack, ownerID: "app", by: worker) }
+            #expect(try await fixture.services.runtimeConfig.resolve(stackID: "app", by: worker).count == 1)
+            #expect(try await fixture.services.owners.owner(.stack, id: "app", by: worker).id == "app")
         }
     }
 
@@ -146,7 +146,7 @@ struct DomainFixture {
                 )
             }
             await #expect(throws: SealError.self) {
-                try await fixture.config.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
+                try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
             }
         }
     }
@@ -175,12 +175,12 @@ struct DomainFixture {
             }
             for path in ["/etc/passwd", "../x", "a/../b", "a//b", "a/./b"] {
                 await #expect(throws: CofferError.self, "\(path)") {
-                    try await fixture.config.putElement(.stack, ownerID: "app", configID: path,
+                    try await fixture.services.elements.putElement(.stack, ownerID: "app", configID: path,
                         ConfigElementInput(type: .fileMount, value: "eA==", writeOnly: false, description: ""), by: writer)
                 }
             }
-            await #expect(throws: CofferError.self) { try await fixture.config.owner(.stack, id: "missing", by: writer) }
-            await #expect(throws: CofferError.self) { try await fixture.config.attach(stackID: "app", contextID: "missing", priority: 0, by: writer) }
+            await #expect(throws: CofferError.self) { try await fixture.services.owners.owner(.stack, id: "missing", by: writer) }
+            await #expect(throws: CofferError.self) { try await fixture.services.attachments.attach(stackID: "app", contextID: "missing", priority: 0, by: writer) }
         }
     }
 
@@ -190,12 +190,12 @@ struct DomainFixture {
             var seen: [String] = []
             var cursor: String?
             repeat {
-                let page = try await fixture.config.listOwners(.stack, limit: 3, cursor: cursor, by: writer)
+                let page = try await fixture.services.owners.listOwners(.stack, limit: 3, cursor: cursor, by: writer)
                 seen += page.items.map(\.id)
                 cursor = page.nextCursor
             } while cursor != nil
             #expect(seen == (0..<7).map { "s\($0)" })
-            await #expect(throws: CofferError.self) { try await fixture.config.listOwners(.stack, limit: 3, cursor: "%%%", by: writer) }
+            await #expect(throws: CofferError.self) { try await fixture.services.owners.listOwners(.stack, limit: 3, cursor: "%%%", by: writer) }
         }
     }
 }

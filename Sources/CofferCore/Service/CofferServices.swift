@@ -13,7 +13,10 @@ public struct CofferServices: Sendable {
     public let tokens: TokenService
     public let revocations: RevocationList
     public let apiKeys: APIKeyService
-    public let config: ConfigService
+    public let owners: OwnerService
+    public let elements: ConfigElementService
+    public let attachments: AttachmentService
+    public let runtimeConfig: RuntimeConfigResolver
     public let spaces: SpaceService
     public let kms: KMSService
     public let audit: AuditLog
@@ -60,7 +63,11 @@ public struct CofferServices: Sendable {
             audience: settings.audience, lifetime: settings.tokenLifetime, revocations: revocations
         )
         self.apiKeys = APIKeyService(database: database, revocations: revocations, logger: logger)
-        self.config = ConfigService(database: database, keyring: keyring, lifecycle: keys, logger: logger)
+        let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, logger: logger)
+        self.owners = OwnerService(parts: config)
+        self.elements = ConfigElementService(parts: config)
+        self.attachments = AttachmentService(parts: config)
+        self.runtimeConfig = RuntimeConfigResolver(parts: config)
         self.audit = AuditLog(database: database, logger: logger)
         self.spaces = SpaceService(database: database, audit: audit, logger: logger)
         self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, logger: logger)

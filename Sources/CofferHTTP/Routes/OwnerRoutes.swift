@@ -11,64 +11,62 @@ struct OwnerRoutes {
         for kind in OwnerKind.allCases {
             register(kind, on: api.group(RouterPath(stringLiteral: kind == .stack ? "stacks" : "contexts")))
         }
-        let config = services.config
         api.put("stacks/:id/contexts/:contextId") { request, context in
             let body = try await request.decodeStrict(as: AttachRequest.self, context: context)
             let stackID = try context.parameters.require("id")
             let contextID = try context.parameters.require("contextId")
-            try await config.attach(stackID: stackID, contextID: contextID, priority: body.priority, by: context.requirePrincipal())
+            try await services.attachments.attach(stackID: stackID, contextID: contextID, priority: body.priority, by: context.requirePrincipal())
             return AttachResponse(stack: stackID, context: contextID, priority: body.priority)
         }
         api.delete("stacks/:id/contexts/:contextId") { _, context in
-            try await config.detach(
+            try await services.attachments.detach(
                 stackID: context.parameters.require("id"), contextID: context.parameters.require("contextId"),
                 by: context.requirePrincipal()
             )
             return Response(status: .noContent)
         }
         api.get("stacks/:id/runtime-config") { _, context in
-            let items = try await config.runtimeConfig(stackID: context.parameters.require("id"), by: context.requirePrincipal())
+            let items = try await services.runtimeConfig.resolve(stackID: context.parameters.require("id"), by: context.requirePrincipal())
             return RuntimeConfigItemResponse.body(items)
         }
     }
 
     private func register(_ kind: OwnerKind, on group: RouterGroup<AppRequestContext>) {
-        let config = services.config
         group.post { request, context in
             let body = try await request.decodeStrict(as: OwnerCreateRequest.self, context: context)
             let input = OwnerInput(
                 id: body.id, name: body.name, space: body.space ?? "root",
                 labels: body.labels ?? [], description: body.description ?? ""
             )
-            let record = try await config.createOwner(kind, input, by: context.requirePrincipal())
+            let record = try await services.owners.createOwner(kind, input, by: context.requirePrincipal())
             return EditedResponse(status: .created, response: OwnerResponse(record))
         }
         group.get { request, context in
             let (limit, cursor) = try Pagination.parse(request)
-            let page = try await config.listOwners(kind, limit: limit, cursor: cursor, by: context.requirePrincipal())
+            let page = try await services.owners.listOwners(kind, limit: limit, cursor: cursor, by: context.requirePrincipal())
             return ListResponse(items: page.items.map(OwnerResponse.init), nextCursor: page.nextCursor)
         }
         group.get(":id") { _, context in
-            OwnerResponse(try await config.owner(kind, id: context.parameters.require("id"), by: context.requirePrincipal()))
+            OwnerResponse(try await services.owners.owner(kind, id: context.parameters.require("id"), by: context.requirePrincipal()))
         }
         group.patch(":id") { request, context in
             let body = try await request.decodeStrict(as: OwnerPatchRequest.self, context: context)
             let patch = OwnerPatch(name: body.name, space: body.space, labels: body.labels, description: body.description)
-            let record = try await config.updateOwner(kind, id: context.parameters.require("id"), patch, by: context.requirePrincipal())
+            let record = try await services.owners.updateOwner(kind, id: context.parameters.require("id"), patch, by: context.requirePrincipal())
             return OwnerResponse(record)
         }
         group.delete(":id") { _, context in
-            try await config.deleteOwner(kind, id: context.parameters.require("id"), by: context.requirePrincipal())
+            try await services.owners.deleteOwner(kind, id: context.parameters.require("id"), by: context.requirePrincipal())
             return Response(status: .noContent)
         }
         group.get(":id/config") { request, context in
             let (limit, cursor) = try Pagination.parse(request)
-            let views = try await config.listElements(kind, ownerID: context.parameters.require("id"), by: context.requirePrincipal())
+            let views = try await services.elements.listElements(kind, ownerID: context.parameters.require("id"), by: context.requirePrincipal())
             let page = try Page.slice(views, id: \.id, limit: limit, cursor: cursor)
             return ListResponse(items: page.items.map(ConfigElementResponse.init), nextCursor: page.nextCursor)
         }
         group.get(":id/config/:configId") { _, context in
-            ConfigElementResponse(try await config.element(
+            ConfigElementResponse(try await services.elements.element(
                 kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context), by: context.requirePrincipal()
             ))
         }
@@ -77,7 +75,7 @@ struct OwnerRoutes {
             let input = ConfigElementInput(
                 type: body.type, value: body.value, writeOnly: body.writeOnly ?? false, description: body.description ?? ""
             )
-            let (view, created) = try await config.putElement(
+            let (view, created) = try await services.elements.putElement(
                 kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context),
                 input, by: context.requirePrincipal()
             )
@@ -85,7 +83,7 @@ struct OwnerRoutes {
         }
         group.get(":id/config/:configId/versions") { request, context in
             let (limit, cursor) = try Pagination.parse(request)
-            let page = try await config.versions(
+            let page = try await services.elements.versions(
                 kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context),
                 limit: limit, cursor: cursor, by: context.requirePrincipal()
             )
@@ -96,14 +94,14 @@ struct OwnerRoutes {
             guard let number = Int(text), number > 0 else {
                 throw CofferError.invalidVersion("the version in the path must be a positive integer")
             }
-            let view = try await config.restore(
+            let view = try await services.elements.restore(
                 kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context), version: number,
                 by: context.requirePrincipal()
             )
             return ConfigElementResponse(view)
         }
         group.delete(":id/config/:configId") { _, context in
-            try await config.deleteElement(
+            try await services.elements.deleteElement(
                 kind, ownerID: context.parameters.require("id"), configID: try Self.configID(context),
                 by: context.requirePrincipal()
             )

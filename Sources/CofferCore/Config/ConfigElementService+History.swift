@@ -3,7 +3,7 @@ import CofferStore
 import Foundation
 
 /// Config element history: every version kept sealed, listed, and restorable.
-extension ConfigService {
+extension ConfigElementService {
     /// A page of an element's versions, newest first. Write-only versions show no value.
     public func versions(
         _ kind: OwnerKind, ownerID: String, configID: String, limit: Int, cursor: String?, by principal: Principal

@@ -1,0 +1,122 @@
+import CofferCrypto
+import CofferStore
+import Crypto
+import Foundation
+import Logging
+
+/// The config elements of a stack or context (environment variables and mounted files):
+/// each value sealed under the active data key, bound to its owner and id, with every
+/// version kept (see `ConfigElementService+History.swift`).
+public struct ConfigElementService: ConfigServing {
+    let parts: ConfigParts
+
+    init(parts: ConfigParts) {
+        self.parts = parts
+    }
+
+    /// Sets a config element, sealing its value and keeping the previous one in the
+    /// history. Returns the element and whether it is new. Setting exactly what is already
+    /// there changes nothing and adds no version. One statement (one round trip) once this
+    /// replica knows the owner's UUID: the key-version check, the next history version,
+    /// the value, its history row and the audit row are written together.
+    public func putElement(
+        _ kind: OwnerKind, ownerID: String, configID: String, _ input: ConfigElementInput, by principal: Principal
+    ) async throws -> (ConfigElementView, created: Bool) {
+        let resource = Self.elementResource(kind, ownerID, configID)
+        try await access.require(principal, .write, action: "config.put", resource: resource, space: nil)
+        let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
+        try ConfigValidation.checkDescription(input.description)
+        let checksum = Hex.encode(SHA256.hash(data: plaintext))
+        let (owners, elements, keyring, hints) = (self.owners, self.elements, self.keyring, self.ownerHints)
+        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
+        return try await withFreshKeys {
+            var ownerUUID = hints.uuid(of: kind, ownerID)
+            if ownerUUID == nil {
+                guard let owner = try await database.withSession({ try await owners.find(kind: kind, id: ownerID, reachFrom: principal.space, on: $0) }) else {
+                    throw Self.notFound(kind, ownerID)
+                }
+                ownerUUID = owner.uuid
+            }
+            // The owner may be deleted and made anew under the same id between two tries.
+            for _ in 0..<3 {
+                guard let uuid = ownerUUID else { break }
+                let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: uuid, configID: configID))
+                let write = ElementWrite(
+                    kind: kind, ownerID: ownerID, ownerUUID: uuid, configID: configID, type: input.type.rawValue,
+                    writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
+                    checksum: checksum, description: input.description
+                )
+                let outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
+                let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
+                switch outcome {
+                case .notFound:
+                    hints.forget(kind, ownerID)
+                    throw Self.notFound(kind, ownerID)
+                case .ownerChanged(let current):
+                    hints.remember(current, for: kind, ownerID)
+                    ownerUUID = current
+                    continue
+                case .staleKey:
+                    throw StaleKeyring()
+                case .unchanged(_, let version, let createdAt, let updatedAt):
+                    stored = (version, createdAt, updatedAt, false)
+                case .written(_, let version, let createdAt, let updatedAt, let created):
+                    stored = (version, createdAt, updatedAt, created)
+                }
+                hints.remember(uuid, for: kind, ownerID)
+                let record = ConfigElementRecord(
+                    ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
+                    sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: checksum,
+                    description: input.description, version: stored.version, author: principal.apiKeyID,
+                    createdAt: stored.createdAt, updatedAt: stored.updatedAt
+                )
+                return (Self.view(record, value: input.writeOnly ? nil : input.value), stored.created)
+            }
+            throw CofferError.unavailable("\(kind.rawValue) `\(ownerID)` is being replaced; retry")
+        }
+    }
+
+    /// The current elements of a stack or context; write-only values are withheld.
+    public func listElements(_ kind: OwnerKind, ownerID: String, by principal: Principal) async throws -> [ConfigElementView] {
+        try principal.require(.read)
+        let (owners, elements) = (self.owners, self.elements)
+        let (owner, rows) = try await database.withSession { session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            return (owner, try await elements.elements(of: [owner.uuid], on: session))
+        }
+        return try await withFreshKeys {
+            try rows.map { row in Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid)) }
+        }
+    }
+
+    /// One current element; a write-only value is withheld.
+    public func element(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws -> ConfigElementView {
+        try principal.require(.read)
+        let elements = self.elements
+        let found = try await database.withSession { session in
+            try await elements.findInReach(kind: kind.rawValue, ownerID: ownerID, configID: configID, reachFrom: principal.space, on: session)
+        }
+        guard let found else { throw Self.notFound(kind, ownerID) }
+        guard let row = found.element else {
+            throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
+        }
+        return try await withFreshKeys {
+            Self.view(row, value: row.writeOnly ? nil : try render(row, owner: found.owner))
+        }
+    }
+
+    /// Deletes an element's current value; its history stays and can be restored.
+    public func deleteElement(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws {
+        let resource = Self.elementResource(kind, ownerID, configID)
+        try await access.require(principal, .write, action: "config.delete", resource: resource, space: nil)
+        let (owners, elements, audit) = (self.owners, self.elements, self.audit)
+        try await database.transaction { session in
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
+            guard try await elements.delete(ownerID: owner.uuid, configID: configID, on: session) else {
+                throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
+            }
+            try await audit.record("config.delete", resource: resource, space: owner.space, by: principal, on: session)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import CofferCrypto
+import CofferStore
+import Crypto
+import Foundation
+import Logging
+
+/// What the config services share: the database, the keyring and the key lifecycle that
+/// keeps it fresh, the repositories, the audit trail and the role check.
+struct ConfigParts: Sendable {
+    let database: Database
+    let keyring: Keyring
+    let owners: OwnerRepository
+    let spaces: SpaceRepository
+    let elements: ConfigElementRepository
+    let attachments: AttachmentRepository
+    let audit: AuditLog
+    let access: AccessControl
+    /// Owner UUIDs for writes (verified by every write's statement).
+    let ownerHints = OwnerUUIDHints()
+    /// Confirms inside each write that the sealing key is still active, and reloads the
+    /// keyring when another process rotated it. Nil in tests of the services alone.
+    let lifecycle: KeyLifecycle?
+    let logger: Logger
+
+    init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle?, logger: Logger) {
+        self.database = database
+        self.keyring = keyring
+        self.lifecycle = lifecycle
+        self.owners = OwnerRepository(logger: logger)
+        self.spaces = SpaceRepository(logger: logger)
+        self.elements = ConfigElementRepository(logger: logger)
+        self.attachments = AttachmentRepository(logger: logger)
+        self.audit = AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: audit)
+        self.logger = logger
+    }
+}
+
+/// A config service: reads its parts as its own properties, and shares the helpers below.
+protocol ConfigServing: Sendable {
+    var parts: ConfigParts { get }
+}
+
+extension ConfigServing {
+    var database: Database { parts.database }
+    var keyring: Keyring { parts.keyring }
+    var owners: OwnerRepository { parts.owners }
+    var spaces: SpaceRepository { parts.spaces }
+    var elements: ConfigElementRepository { parts.elements }
+    var attachments: AttachmentRepository { parts.attachments }
+    var audit: AuditLog { parts.audit }
+    var access: AccessControl { parts.access }
+    var ownerHints: OwnerUUIDHints { parts.ownerHints }
+    var lifecycle: KeyLifecycle? { parts.lifecycle }
+    var logger: Logger { parts.logger }
+
+
+    /// Runs a read or write again with freshly loaded keys (``KeyLifecycle/withFreshKeys(_:_:)``).
+    func withFreshKeys<T: Sendable>(_ write: () async throws -> T) async throws -> T {
+        try await KeyLifecycle.withFreshKeys(lifecycle, write)
+    }
+
+    func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
+        let sealed = try SealedValue(bytes: row.sealedValue)
+        let plaintext = try keyring.open(sealed, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner, configID: row.configID))
+        return Self.render(plaintext, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable)
+    }
+
+    static func render(_ plaintext: [UInt8], type: ConfigElementType) -> String {
+        switch type {
+        case .environmentVariable: return String(decoding: plaintext, as: UTF8.self)
+        case .fileMount: return Data(plaintext).base64EncodedString()
+        }
+    }
+
+    static func view(_ row: ConfigElementRecord, value: String?) -> ConfigElementView {
+        ConfigElementView(
+            id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable, value: value,
+            writeOnly: row.writeOnly, checksum: row.checksum, description: row.description, version: Int(row.version),
+            createdAt: row.createdAt, updatedAt: row.updatedAt
+        )
+    }
+
+    static func elementResource(_ kind: OwnerKind, _ ownerID: String, _ configID: String) -> String {
+        "\(kind.rawValue):\(ownerID)/config/\(configID)"
+    }
+
+    static func findOwner(
+        _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, on session: StoreSession
+    ) async throws -> OwnerRecord {
+        guard let owner = try await owners.find(kind: kind, id: id, reachFrom: principal.space, on: session) else {
+            throw notFound(kind, id)
+        }
+        return owner
+    }
+
+    static func notFound(_ kind: OwnerKind, _ id: String) -> CofferError {
+        CofferError.notFound("\(kind.rawValue) `\(id)` not found")
+    }
+}
