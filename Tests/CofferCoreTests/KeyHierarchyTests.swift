@@ -59,7 +59,7 @@ import Testing
             #expect(keks.count == 1)
             #expect(keks[0].rootType == "rsa")
             #expect(keks[0].rootKeyID == TestKeys.primary.publicKey.fingerprint)
-            #expect(keks[0].state == "active")
+            #expect(keks[0].state == .active)
             let kek = try TestKeys.primary.unwrap(try #require(keks[0].wrappedKey))
             #expect(kek.count == 32)
             #expect(deks.map(\.purpose) == ["audit", "database"])

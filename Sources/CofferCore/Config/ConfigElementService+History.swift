@@ -21,7 +21,7 @@ extension ConfigElementService {
         let page = Page(rows: rows, limit: limit, key: { String($0.version) })
         return try await withFreshKeys { try page.map { row in
             ConfigVersionView(
-                version: Int(row.version), type: ConfigElementType(rawValue: row.type) ?? .environmentVariable,
+                version: Int(row.version), type: try ConfigElementType.of(row),
                 value: row.writeOnly ? nil : try render(row, owner: owner.uuid), writeOnly: row.writeOnly,
                 checksum: row.checksum, description: row.description, author: row.author, createdAt: row.createdAt
             )
@@ -62,8 +62,8 @@ extension ConfigElementService {
             try await elements.insertVersion(record, on: session)
             try await audit.record("config.restore", resource: resource, space: owner.space, by: principal,
                                    detail: "from=\(number) version=\(version)", on: session)
-            let type = ConfigElementType(rawValue: record.type) ?? .environmentVariable
-            return Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
+            let type = try ConfigElementType.of(record)
+            return try Self.view(record, value: record.writeOnly ? nil : Self.render(plaintext, type: type))
         } }
     }
 }

@@ -70,7 +70,7 @@ public struct ConfigElementService: ConfigServing {
                     description: input.description, version: stored.version, author: principal.apiKeyID,
                     createdAt: stored.createdAt, updatedAt: stored.updatedAt
                 )
-                return (Self.view(record, value: input.writeOnly ? nil : input.value), stored.created)
+                return (try Self.view(record, value: input.writeOnly ? nil : input.value), stored.created)
             }
             throw CofferError.unavailable("\(kind.rawValue) `\(ownerID)` is being replaced; retry")
         }
@@ -85,7 +85,7 @@ public struct ConfigElementService: ConfigServing {
             return (owner, try await elements.elements(of: [owner.uuid], on: session))
         }
         return try await withFreshKeys {
-            try rows.map { row in Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid)) }
+            try rows.map { row in try Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid)) }
         }
     }
 
@@ -101,7 +101,7 @@ public struct ConfigElementService: ConfigServing {
             throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
         }
         return try await withFreshKeys {
-            Self.view(row, value: row.writeOnly ? nil : try render(row, owner: found.owner))
+            try Self.view(row, value: row.writeOnly ? nil : try render(row, owner: found.owner))
         }
     }
 

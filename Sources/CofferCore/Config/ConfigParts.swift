@@ -63,7 +63,7 @@ extension ConfigServing {
     func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
         let sealed = try SealedValue(bytes: row.sealedValue)
         let plaintext = try keyring.open(sealed, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner, configID: row.configID))
-        return Self.render(plaintext, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable)
+        return Self.render(plaintext, type: try ConfigElementType.of(row))
     }
 
     static func render(_ plaintext: [UInt8], type: ConfigElementType) -> String {
@@ -73,9 +73,9 @@ extension ConfigServing {
         }
     }
 
-    static func view(_ row: ConfigElementRecord, value: String?) -> ConfigElementView {
+    static func view(_ row: ConfigElementRecord, value: String?) throws -> ConfigElementView {
         ConfigElementView(
-            id: row.configID, type: ConfigElementType(rawValue: row.type) ?? .environmentVariable, value: value,
+            id: row.configID, type: try ConfigElementType.of(row), value: value,
             writeOnly: row.writeOnly, checksum: row.checksum, description: row.description, version: Int(row.version),
             createdAt: row.createdAt, updatedAt: row.updatedAt
         )

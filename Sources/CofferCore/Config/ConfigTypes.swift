@@ -8,6 +8,19 @@ public enum ConfigElementType: String, Sendable, Codable, CaseIterable {
 }
 
 /// What a caller sends to create a stack or context.
+extension ConfigElementType {
+    /// The type of a stored element or version; a type this build does not know is an
+    /// error that names the element, never a default.
+    static func of(_ row: ConfigElementRecord) throws -> ConfigElementType {
+        try .stored(row.type, in: "config element `\(row.configID)` of owner \(row.ownerID) (version \(row.version))")
+    }
+
+    /// The type of a resolved runtime config element.
+    static func of(_ row: RuntimeConfigRow) throws -> ConfigElementType {
+        try .stored(row.type, in: "config element `\(row.configID)` of owner \(row.ownerID)")
+    }
+}
+
 public struct OwnerInput: Sendable {
     public var id: String
     public var name: String

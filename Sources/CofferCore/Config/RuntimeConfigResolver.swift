@@ -30,7 +30,7 @@ public struct RuntimeConfigResolver: ConfigServing {
         }
         return try await withFreshKeys {
             try rows.map { row in
-                let type = ConfigElementType(rawValue: row.type) ?? .environmentVariable
+                let type = try ConfigElementType.of(row)
                 let plaintext = try keyring.open(
                     try SealedValue(bytes: row.sealedValue), purpose: .database,
                     associatedData: AssociatedData.configValue(ownerID: row.ownerID, configID: row.configID)

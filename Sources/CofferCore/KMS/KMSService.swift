@@ -135,7 +135,7 @@ public struct KMSService: Sendable {
         return try await withFreshKeys {
             try await database.transaction { session in
                 guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
-                let algorithm = KMSAlgorithm(rawValue: key.algorithm) ?? .aes256GCM
+                let algorithm = try KMSAlgorithm.stored(key.algorithm, in: "KMS key `\(key.name)`")
                 let next = key.latestVersion + 1
                 let (kekVersion, sealed) = try keyring.sealKMSKey(SymmetricKey(size: algorithm.keySize), keyID: key.uuid, version: UInt32(next))
                 try await self.confirmActiveKEK(kekVersion, on: session)

@@ -41,7 +41,7 @@ public struct KeyHierarchy: Sendable {
     public func verifyRoot(on session: StoreSession) async throws -> Bool {
         guard try await keys.keyTablesExist(on: session) else { return false }
         let stored = try await keys.keyEncryptionKeys(on: session)
-        guard let active = stored.last(where: { $0.state == "active" }) else { return false }
+        guard let active = stored.last(where: { $0.state == .active }) else { return false }
         _ = try await unwrap(active)
         return true
     }
@@ -61,7 +61,7 @@ public struct KeyHierarchy: Sendable {
         try await session.transaction { session in
             try await keys.insertKeyEncryptionKey(
                 version: Int32(kekVersion), rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID,
-                wrappedKey: wrapped, state: "active", on: session
+                wrappedKey: wrapped, state: .active, on: session
             )
             for purpose in DataKeyPurpose.allCases {
                 let dataKey = SymmetricKey(size: .bits256)
@@ -73,7 +73,7 @@ public struct KeyHierarchy: Sendable {
                 }
                 try await keys.insertDataKey(
                     purpose: purpose.rawValue, version: 1, kekVersion: Int32(kekVersion),
-                    sealedKey: sealed.bytes, state: "active", on: session
+                    sealedKey: sealed.bytes, state: .active, on: session
                 )
             }
         }
@@ -93,7 +93,7 @@ public struct KeyHierarchy: Sendable {
             throw CofferError.unavailable("the database has no Coffer schema; run `coffer migrate` first")
         }
         let keks = try await keys.keyEncryptionKeys(on: session)
-        guard keks.contains(where: { $0.state == "active" }) else {
+        guard keks.contains(where: { $0.state == .active }) else {
             throw CofferError.unavailable("no key-encryption key is stored; run `coffer migrate` first")
         }
         let dataKeyRows = try await keys.dataKeys(on: session)
@@ -102,13 +102,14 @@ public struct KeyHierarchy: Sendable {
         let kmsKEKs = try await KMSKeyRepository(logger: logger).keyEncryptionKeyVersions(on: session)
         let neededKEKs = Set(dataKeyRows.filter { $0.sealedKey != nil }.map(\.kekVersion)).union(kmsKEKs)
         var unwrapped: [Int32: SymmetricKey] = [:]
-        for kek in keks where neededKEKs.contains(kek.version) || kek.state == "active" {
+        for kek in keks where neededKEKs.contains(kek.version) || kek.state == .active {
             guard kek.wrappedKey != nil else { continue }
             unwrapped[kek.version] = try await keyEncryptionKey(kek)
         }
         var dataKeys: [Keyring.DataKey] = []
         for row in dataKeyRows {
-            guard let sealedBytes = row.sealedKey, let purpose = DataKeyPurpose(rawValue: row.purpose) else { continue }
+            guard let sealedBytes = row.sealedKey else { continue }  // destroyed
+            let purpose = try DataKeyPurpose.stored(row.purpose, in: "data key \(row.purpose) v\(row.version)")
             guard let kekKey = unwrapped[row.kekVersion] else {
                 throw CofferError.keyMissing("data key \(row.purpose) v\(row.version) names key-encryption key v\(row.kekVersion), which has no material")
             }
@@ -118,10 +119,10 @@ public struct KeyHierarchy: Sendable {
                 associatedData: AssociatedData.dataKey(purpose: row.purpose, version: UInt32(row.version))
             )
             dataKeys.append(Keyring.DataKey(
-                purpose: purpose, version: UInt32(row.version), key: SymmetricKey(data: raw), isActive: row.state == "active"
+                purpose: purpose, version: UInt32(row.version), key: SymmetricKey(data: raw), isActive: row.state == .active
             ))
         }
-        let activeKEK = keks.last(where: { $0.state == "active" && unwrapped[$0.version] != nil })?.version
+        let activeKEK = keks.last(where: { $0.state == .active && unwrapped[$0.version] != nil })?.version
         return Keyring(
             dataKeys: dataKeys,
             keyEncryptionKeys: Dictionary(uniqueKeysWithValues: unwrapped.map { (UInt32($0.key), $0.value) }),

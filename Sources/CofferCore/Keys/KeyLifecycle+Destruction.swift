@@ -24,8 +24,8 @@ extension KeyLifecycle {
                 guard let kek = try await keys.keyEncryptionKeys(on: session).first(where: { $0.version == version }) else {
                     throw CofferError.notFound("key version \(id) does not exist")
                 }
-                guard kek.state == "retired" else {
-                    throw CofferError.conflict(kek.state == "active" ? "\(id) is active; rotate first" : "\(id) is already destroyed")
+                guard kek.state == .retired else {
+                    throw CofferError.conflict(kek.state == .active ? "\(id) is active; rotate first" : "\(id) is already destroyed")
                 }
                 let users = try await keys.dataKeys(on: session).filter { $0.kekVersion == version && $0.sealedKey != nil }
                 guard users.isEmpty else {
@@ -46,8 +46,8 @@ extension KeyLifecycle {
             if let running = try await lifecycle.jobs(running: true, on: session).first(where: { $0.purpose == purpose && $0.version == version }) {
                 return running
             }
-            guard dek.state == "retired" else {
-                throw CofferError.conflict(dek.state == "active" ? "\(id) is the active version; rotate first, then destroy it" : "\(id) is already destroyed")
+            guard dek.state == .retired else {
+                throw CofferError.conflict(dek.state == .active ? "\(id) is the active version; rotate first, then destroy it" : "\(id) is already destroyed")
             }
             let total = purpose == DataKeyPurpose.database.rawValue ? try await lifecycle.countSealed(dekVersion: version, on: session) : 0
             let job = try await lifecycle.insertJob(purpose: purpose, version: version, total: total, requestedBy: principal.apiKeyID, on: session)
@@ -86,7 +86,7 @@ extension KeyLifecycle {
 
     private func run(_ job: DestructionJobRecord, on session: StoreSession, shouldStop: @Sendable () -> Bool) async throws {
         // Another process may have finished it between listing and locking.
-        guard try await lifecycle.job(id: job.id, on: session)?.state == "running" else { return }
+        guard try await lifecycle.job(id: job.id, on: session)?.state == .running else { return }
         logger.info("destruction job running", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(job.version)"])
         let version = job.version
         if job.purpose == DataKeyPurpose.database.rawValue {
@@ -126,7 +126,7 @@ extension KeyLifecycle {
                 return false
             }
             try await self.lifecycle.eraseDataKey(purpose: job.purpose, version: version, on: session)
-            try await self.lifecycle.finishJob(job.id, state: "completed", on: session)
+            try await self.lifecycle.finishJob(job.id, state: .completed, on: session)
             try await self.lifecycle.bumpGeneration(on: session)
             try await self.audit.record("keys.destroyed", resource: "key:\(job.purpose)-v\(version)", space: "root", by: .system,
                                         detail: "job=\(job.id)", on: session)

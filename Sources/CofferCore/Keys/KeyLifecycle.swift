@@ -13,7 +13,7 @@ public struct KeyVersionView: Sendable, Equatable {
     /// `kek`, `database` or `audit`.
     public var purpose: String
     public var version: Int
-    public var state: String
+    public var state: KeyState
     public var createdAt: Date
     /// For a data key: the key-encryption key version that seals it.
     public var kekVersion: Int?
@@ -117,22 +117,22 @@ public final class KeyLifecycle: Sendable {
             try await lifecycle.lockKeyChanges(on: session)
             let keks = try await keys.keyEncryptionKeys(on: session)
             let version = (keks.map(\.version).max() ?? 0) + 1
-            for old in keks where old.state == "active" {
-                try await lifecycle.setKeyEncryptionKeyState(version: old.version, state: "retired", on: session)
+            for old in keks where old.state == .active {
+                try await lifecycle.setKeyEncryptionKeyState(version: old.version, state: .retired, on: session)
             }
             try await keys.insertKeyEncryptionKey(
-                version: version, rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID, wrappedKey: wrapped, state: "active",
+                version: version, rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID, wrappedKey: wrapped, state: .active,
                 on: session
             )
             let deks = try await keys.dataKeys(on: session)
             var newVersions: [String: Int] = [:]
             for purpose in DataKeyPurpose.allCases {
                 let next = (deks.filter { $0.purpose == purpose.rawValue }.map(\.version).max() ?? 0) + 1
-                for old in deks where old.purpose == purpose.rawValue && old.state == "active" {
-                    try await lifecycle.setDataKeyState(purpose: purpose.rawValue, version: old.version, state: "retired", on: session)
+                for old in deks where old.purpose == purpose.rawValue && old.state == .active {
+                    try await lifecycle.setDataKeyState(purpose: purpose.rawValue, version: old.version, state: .retired, on: session)
                 }
                 let sealed = try Self.sealDataKey(SymmetricKey(size: .bits256), purpose: purpose.rawValue, version: next, under: newKEK, kekVersion: version)
-                try await keys.insertDataKey(purpose: purpose.rawValue, version: next, kekVersion: version, sealedKey: sealed, state: "active", on: session)
+                try await keys.insertDataKey(purpose: purpose.rawValue, version: next, kekVersion: version, sealedKey: sealed, state: .active, on: session)
                 newVersions[purpose.rawValue] = Int(next)
             }
             var rewrapped = 0
@@ -180,16 +180,16 @@ public final class KeyLifecycle: Sendable {
             try await lifecycle.lockKeyChanges(on: session)
             let cutoff = Date().addingTimeInterval(-Double(period))
             let deks = try await keys.dataKeys(on: session)
-            let expired = deks.filter { $0.state == "active" && $0.createdAt < cutoff }
+            let expired = deks.filter { $0.state == .active && $0.createdAt < cutoff }
             guard !expired.isEmpty else { return [] }
-            guard let activeKEK = try await keys.keyEncryptionKeys(on: session).last(where: { $0.state == "active" }) else { return [] }
+            guard let activeKEK = try await keys.keyEncryptionKeys(on: session).last(where: { $0.state == .active }) else { return [] }
             let kekKey = try await hierarchy.keyEncryptionKey(activeKEK)
             var rotated: [String] = []
             for old in expired {
                 let next = (deks.filter { $0.purpose == old.purpose }.map(\.version).max() ?? 0) + 1
-                try await lifecycle.setDataKeyState(purpose: old.purpose, version: old.version, state: "retired", on: session)
+                try await lifecycle.setDataKeyState(purpose: old.purpose, version: old.version, state: .retired, on: session)
                 let sealed = try Self.sealDataKey(SymmetricKey(size: .bits256), purpose: old.purpose, version: next, under: kekKey, kekVersion: activeKEK.version)
-                try await keys.insertDataKey(purpose: old.purpose, version: next, kekVersion: activeKEK.version, sealedKey: sealed, state: "active", on: session)
+                try await keys.insertDataKey(purpose: old.purpose, version: next, kekVersion: activeKEK.version, sealedKey: sealed, state: .active, on: session)
                 rotated.append("\(old.purpose)-v\(next)")
             }
             try await lifecycle.bumpGeneration(on: session)

@@ -22,3 +22,6 @@ public typealias AuditFilter = CofferStore.AuditFilter
 public typealias KMSKeyRecord = CofferStore.KMSKeyRecord
 /// Key destruction jobs.
 public typealias DestructionJobRecord = CofferStore.DestructionJobRecord
+/// States of key versions and of destruction jobs.
+public typealias KeyState = CofferStore.KeyState
+public typealias JobState = CofferStore.JobState

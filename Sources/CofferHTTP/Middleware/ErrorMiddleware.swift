@@ -34,7 +34,7 @@ struct ErrorMiddleware: RouterMiddleware {
             case .conflict: .conflict("the resource already exists")
             case .missingReference: .unprocessable("a referenced resource does not exist")
             case .invalidData: .invalidInput("a value in the request is not acceptable (encoding or range)")
-            case .failed: .internalError("internal error")
+            case .unknownValue, .failed: .internalError("internal error")
             }
             return (status(of: domainError.kind), domainError)
         case is SealError:

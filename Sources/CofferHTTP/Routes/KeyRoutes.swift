@@ -56,7 +56,7 @@ struct KeyVersionResponse: Encodable, Sendable {
         self.id = view.id
         self.purpose = view.purpose
         self.version = view.version
-        self.state = view.state
+        self.state = view.state.rawValue
         self.createdAt = view.createdAt
         self.kekVersion = view.kekVersion
         self.values = view.values
@@ -120,7 +120,7 @@ struct DestructionJobResponse: Encodable, Sendable {
     init(_ job: DestructionJobRecord) {
         self.id = String(job.id)
         self.key = "\(job.purpose)-v\(job.version)"
-        self.state = job.state
+        self.state = job.state.rawValue
         self.total = job.total
         self.done = job.done
         self.error = job.error

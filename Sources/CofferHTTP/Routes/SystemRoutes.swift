@@ -103,7 +103,7 @@ extension SystemRoutes {
                 "# HELP coffer_destruction_job_values Values re-encrypted and to re-encrypt by running destruction jobs.",
                 "# TYPE coffer_destruction_job_values gauge",
             ]
-            for job in jobs where job.state == "running" {
+            for job in jobs where job.state == .running {
                 let key = "\(job.purpose)-v\(job.version)"
                 lines.append("coffer_destruction_job_values\(Metrics.format(["key", "kind"], [key, "done"])) \(job.done)")
                 lines.append("coffer_destruction_job_values\(Metrics.format(["key", "kind"], [key, "total"])) \(job.total)")

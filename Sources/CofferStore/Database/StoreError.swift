@@ -13,6 +13,9 @@ public struct StoreError: Error, Hashable, CustomStringConvertible, Sendable {
         case readOnly
         /// The server refused a value (SQLSTATE class 22: bad encoding, out of range).
         case invalidData
+        /// A row holds a value this build does not know (a state or type outside its enum);
+        /// the reason names the row.
+        case unknownValue
         /// Anything else the server reported.
         case failed
     }

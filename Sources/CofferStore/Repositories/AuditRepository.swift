@@ -114,7 +114,7 @@ public struct AuditRepository: Sendable {
         ) {
             result.append(AuditRecord(
                 id: id, occurredAt: occurredAt, actor: actor, actorSpace: actorSpace, action: action, resource: resource,
-                space: space, requestID: requestID, outcome: AuditRecord.Outcome(rawValue: outcome) ?? .failure, detail: detail
+                space: space, requestID: requestID, outcome: try .stored(outcome, in: "audit event \(id)"), detail: detail
             ))
         }
         return result

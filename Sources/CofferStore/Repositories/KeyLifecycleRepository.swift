@@ -7,7 +7,7 @@ public struct DestructionJobRecord: Sendable, Equatable {
     public var id: Int64
     public var purpose: String
     public var version: Int32
-    public var state: String
+    public var state: JobState
     public var total: Int64
     public var done: Int64
     public var error: String
@@ -57,8 +57,8 @@ public struct KeyLifecycleRepository: Sendable {
 
     // MARK: Keys
 
-    public func setKeyEncryptionKeyState(version: Int32, state: String, on session: StoreSession) async throws {
-        try await session.query("UPDATE key_encryption_keys SET state = \(state) WHERE version = \(version)", logger: logger)
+    public func setKeyEncryptionKeyState(version: Int32, state: KeyState, on session: StoreSession) async throws {
+        try await session.query("UPDATE key_encryption_keys SET state = \(state.rawValue) WHERE version = \(version)", logger: logger)
     }
 
     /// Records a new wrapping of a key-encryption key (root key migration).
@@ -91,9 +91,9 @@ public struct KeyLifecycleRepository: Sendable {
         return erased
     }
 
-    public func setDataKeyState(purpose: String, version: Int32, state: String, on session: StoreSession) async throws {
+    public func setDataKeyState(purpose: String, version: Int32, state: KeyState, on session: StoreSession) async throws {
         try await session.query(
-            "UPDATE data_encryption_keys SET state = \(state) WHERE purpose = \(purpose) AND version = \(version)", logger: logger
+            "UPDATE data_encryption_keys SET state = \(state.rawValue) WHERE purpose = \(purpose) AND version = \(version)", logger: logger
         )
     }
 
@@ -121,7 +121,7 @@ public struct KeyLifecycleRepository: Sendable {
         let rows = try await session.query(
             "SELECT state FROM key_encryption_keys WHERE version = \(version) FOR SHARE", logger: logger
         ).collect()
-        return try rows.first?.decode(String.self) == "active"
+        return try rows.first?.decode(String.self) == KeyState.active.rawValue
     }
 
     /// True if this data key version is the active one (locked against rotation until the
@@ -131,7 +131,7 @@ public struct KeyLifecycleRepository: Sendable {
             "SELECT state FROM data_encryption_keys WHERE purpose = \(purpose) AND version = \(version) FOR SHARE",
             logger: logger
         ).collect()
-        return try rows.first?.decode(String.self) == "active"
+        return try rows.first?.decode(String.self) == KeyState.active.rawValue
     }
 
     /// How many current values and history versions each `database` data key version seals.
@@ -268,10 +268,10 @@ public struct KeyLifecycleRepository: Sendable {
         )
     }
 
-    public func finishJob(_ job: Int64, state: String, error: String = "", on session: StoreSession) async throws {
+    public func finishJob(_ job: Int64, state: JobState, error: String = "", on session: StoreSession) async throws {
         try await session.query(
             """
-            UPDATE key_destruction_jobs SET state = \(state), error = \(error), updated_at = now(), finished_at = now(),
+            UPDATE key_destruction_jobs SET state = \(state.rawValue), error = \(error), updated_at = now(), finished_at = now(),
                 total = greatest(total, done)
             WHERE id = \(job)
             """,
@@ -298,7 +298,7 @@ public struct KeyLifecycleRepository: Sendable {
             let (id, purpose, version, state, total, done, error, requestedBy, createdAt, updatedAt, finishedAt) =
                 try row.decode((Int64, String, Int32, String, Int64, Int64, String, String, Date, Date, Date?).self)
             result.append(DestructionJobRecord(
-                id: id, purpose: purpose, version: version, state: state, total: total, done: done, error: error,
+                id: id, purpose: purpose, version: version, state: try .stored(state, in: "destruction job \(id)"), total: total, done: done, error: error,
                 requestedBy: requestedBy, createdAt: createdAt, updatedAt: updatedAt, finishedAt: finishedAt
             ))
         }

@@ -8,7 +8,7 @@ public struct KeyEncryptionKeyRecord: Sendable, Equatable {
     public var rootType: String
     public var rootKeyID: String
     public var wrappedKey: [UInt8]?
-    public var state: String
+    public var state: KeyState
     public var createdAt: Date
 }
 
@@ -18,7 +18,7 @@ public struct DataKeyRecord: Sendable, Equatable {
     public var version: Int32
     public var kekVersion: Int32
     public var sealedKey: [UInt8]?
-    public var state: String
+    public var state: KeyState
     public var createdAt: Date
 }
 
@@ -49,7 +49,8 @@ public struct KeyRepository: Sendable {
         ) {
             result.append(KeyEncryptionKeyRecord(
                 version: version, rootType: rootType, rootKeyID: rootKeyID,
-                wrappedKey: wrapped.map { Array($0.readableBytesView) }, state: state, createdAt: createdAt
+                wrappedKey: wrapped.map { Array($0.readableBytesView) },
+                state: try .stored(state, in: "key-encryption key v\(version)"), createdAt: createdAt
             ))
         }
         return result
@@ -57,13 +58,13 @@ public struct KeyRepository: Sendable {
 
     /// Stores a new key-encryption key.
     public func insertKeyEncryptionKey(
-        version: Int32, rootType: String, rootKeyID: String, wrappedKey: [UInt8], state: String,
+        version: Int32, rootType: String, rootKeyID: String, wrappedKey: [UInt8], state: KeyState,
         on session: StoreSession
     ) async throws {
         try await session.query(
             """
             INSERT INTO key_encryption_keys (version, root_type, root_key_id, wrapped_key, state)
-            VALUES (\(version), \(rootType), \(rootKeyID), \(ByteBuffer(bytes: wrappedKey)), \(state))
+            VALUES (\(version), \(rootType), \(rootKeyID), \(ByteBuffer(bytes: wrappedKey)), \(state.rawValue))
             """,
             logger: logger
         )
@@ -81,7 +82,8 @@ public struct KeyRepository: Sendable {
         ) {
             result.append(DataKeyRecord(
                 purpose: purpose, version: version, kekVersion: kekVersion,
-                sealedKey: sealed.map { Array($0.readableBytesView) }, state: state, createdAt: createdAt
+                sealedKey: sealed.map { Array($0.readableBytesView) },
+                state: try .stored(state, in: "data key \(purpose) v\(version)"), createdAt: createdAt
             ))
         }
         return result
@@ -89,13 +91,13 @@ public struct KeyRepository: Sendable {
 
     /// Stores a new data key sealed under key-encryption key `kekVersion`.
     public func insertDataKey(
-        purpose: String, version: Int32, kekVersion: Int32, sealedKey: [UInt8], state: String,
+        purpose: String, version: Int32, kekVersion: Int32, sealedKey: [UInt8], state: KeyState,
         on session: StoreSession
     ) async throws {
         try await session.query(
             """
             INSERT INTO data_encryption_keys (purpose, version, kek_version, sealed_key, state)
-            VALUES (\(purpose), \(version), \(kekVersion), \(ByteBuffer(bytes: sealedKey)), \(state))
+            VALUES (\(purpose), \(version), \(kekVersion), \(ByteBuffer(bytes: sealedKey)), \(state.rawValue))
             """,
             logger: logger
         )

@@ -81,7 +81,7 @@ public struct OwnerRepository: Sendable {
             OwnerInReach(space: space, kind: kind.rawValue, id: id), logger: logger
         ) {
             found = OwnerRecord(
-                uuid: uuid, kind: OwnerKind(rawValue: kind) ?? .stack, id: id, name: name, space: space,
+                uuid: uuid, kind: try .stored(kind, in: "owner \(uuid)"), id: id, name: name, space: space,
                 labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt
             )
         }
@@ -153,7 +153,7 @@ public struct OwnerRepository: Sendable {
             (UUID, String, String, String, String, [String], String, Date, Date).self
         ) {
             result.append(OwnerRecord(
-                uuid: uuid, kind: OwnerKind(rawValue: kind) ?? .stack, id: id, name: name, space: space,
+                uuid: uuid, kind: try .stored(kind, in: "owner \(uuid)"), id: id, name: name, space: space,
                 labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt
             ))
         }

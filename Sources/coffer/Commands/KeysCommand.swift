@@ -44,7 +44,7 @@ struct KeysCommand: AsyncParsableCommand {
             let views = try await KeysCommand.withLifecycle { try await $0.list() }
             print("ID\tSTATE\tCREATED\tSEALED BY\tVALUES\tROOT")
             for view in views {
-                print([view.id, view.state, view.createdAt.formatted(.iso8601), view.kekVersion.map { "kek-v\($0)" } ?? "-",
+                print([view.id, view.state.rawValue, view.createdAt.formatted(.iso8601), view.kekVersion.map { "kek-v\($0)" } ?? "-",
                        view.values.map(String.init) ?? "-", view.root ?? "-"].joined(separator: "\t"))
             }
         }
@@ -85,7 +85,7 @@ struct KeysCommand: AsyncParsableCommand {
                 if wait {
                     _ = try await lifecycle.runPendingJobs()
                     let finished = try await lifecycle.jobs().first { $0.id == job.id }
-                    print("job \(job.id): \(finished?.state ?? "unknown"), \(finished?.done ?? 0)/\(finished?.total ?? 0)")
+                    print("job \(job.id): \(finished?.state.rawValue ?? "unknown"), \(finished?.done ?? 0)/\(finished?.total ?? 0)")
                 }
             }
         }
@@ -98,7 +98,7 @@ struct KeysCommand: AsyncParsableCommand {
             let jobs = try await KeysCommand.withLifecycle { try await $0.jobs() }
             print("JOB\tKEY\tSTATE\tDONE\tTOTAL\tCREATED\tFINISHED")
             for job in jobs {
-                print(["\(job.id)", "\(job.purpose)-v\(job.version)", job.state, "\(job.done)", "\(job.total)",
+                print(["\(job.id)", "\(job.purpose)-v\(job.version)", job.state.rawValue, "\(job.done)", "\(job.total)",
                        job.createdAt.formatted(.iso8601), job.finishedAt?.formatted(.iso8601) ?? "-"].joined(separator: "\t"))
             }
         }
