@@ -30,9 +30,9 @@ enum CofferRouter {
     static func build(services: CofferServices) -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: services.metrics))
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(metrics: services.metrics))
         SystemRoutes(services: services).register(on: router)
-        let api = router.group("api/v1").add(middleware: AuthMiddleware(tokens: services.tokens, metrics: services.metrics))
+        let api = router.group("api/v1").add(middleware: AuthMiddleware(tokens: services.tokens))
         OwnerRoutes(services: services).register(on: api)
         AdminRoutes(services: services).register(on: api)
         KeyRoutes(services: services).register(on: api)

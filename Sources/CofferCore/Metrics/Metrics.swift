@@ -1,93 +1,109 @@
-import Foundation
+import Prometheus
 import Synchronization
 
-/// Coffer's Prometheus metrics: counters and histograms keyed by label values, rendered
-/// in the text exposition format. Labels carry route templates, statuses, actions and
-/// key version names only: never a secret, a token or a caller-supplied id.
+/// Coffer's Prometheus metrics, kept by swift-prometheus's collector registry and rendered
+/// by it in the text exposition format. Every series belongs to a ``MetricFamily`` of the
+/// catalogue below (name, help, labels: defined once). Labels carry route templates,
+/// statuses, actions, error codes and key version names only: never a secret, a token or
+/// a caller-supplied id.
 public final class Metrics: Sendable {
     /// Latency buckets, seconds.
     public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    private struct Histogram {
-        var buckets: [UInt64]
-        var sum: Double = 0
-        var count: UInt64 = 0
-    }
-
-    private struct State {
-        var counters: [String: [[String]: UInt64]] = [:]
-        var histograms: [String: [[String]: Histogram]] = [:]
-    }
-
-    private struct Family {
-        let type: String
-        let text: String
-        let labels: [String]
-    }
-
-    private let state = Mutex(State())
-    private let families: [String: Family] = [
-        "coffer_http_requests_total": Family(type: "counter", text: "HTTP requests by route template, method and status.", labels: ["route", "method", "status"]),
-        "coffer_http_request_duration_seconds": Family(type: "histogram", text: "HTTP request latency by route template and method.", labels: ["route", "method"]),
-        "coffer_tokens_issued_total": Family(type: "counter", text: "Tokens issued.", labels: []),
-        "coffer_tokens_rejected_total": Family(type: "counter", text: "Bearer tokens and token requests refused, by reason.", labels: ["reason"]),
-        "coffer_seal_total": Family(type: "counter", text: "Values sealed, by data key purpose.", labels: ["purpose"]),
-        "coffer_open_total": Family(type: "counter", text: "Values opened, by data key purpose.", labels: ["purpose"]),
-        "coffer_kms_items_total": Family(type: "counter", text: "KMS API items (a batch counts each), by operation and outcome (ok or the error code).", labels: ["operation", "outcome"]),
-    ]
+    private let registry = PrometheusCollectorRegistry()
+    /// Totals last copied into counters that are sampled at scrape time.
+    private let sampledTotals = Mutex<[String: Double]>([:])
+    /// The gauges last set per family by ``replaceGauges(_:_:)``.
+    private let replacedGauges = Mutex<[String: [[String]: Gauge]]>([:])
 
     public init() {}
 
-    public func increment(_ name: String, _ labels: [String] = [], by amount: UInt64 = 1) {
-        state.withLock { $0.counters[name, default: [:]][labels, default: 0] += amount }
+    /// Counts an event of `family` with `labels` (values in the family's label order).
+    public func increment(_ family: MetricFamily, _ labels: [String] = [], by amount: Int = 1) {
+        counter(family, labels).increment(by: Int64(amount))
     }
 
-    public func observe(_ name: String, _ labels: [String], seconds: Double) {
-        state.withLock { state in
-            var histogram = state.histograms[name, default: [:]][labels] ?? Histogram(buckets: Array(repeating: 0, count: Self.latencyBuckets.count))
-            for (index, bound) in Self.latencyBuckets.enumerated() where seconds <= bound { histogram.buckets[index] += 1 }
-            histogram.sum += seconds
-            histogram.count += 1
-            state.histograms[name, default: [:]][labels] = histogram
-        }
+    /// Records a duration in a histogram family.
+    public func observe(_ family: MetricFamily, _ labels: [String], seconds: Double) {
+        registry.makeValueHistogram(name: family.name, labels: pairs(family, labels), buckets: Self.latencyBuckets, help: family.help)
+            .record(seconds)
     }
 
-    /// The registered series in Prometheus text format, followed by `extra` lines
-    /// (gauges sampled at scrape time, with their own HELP and TYPE).
-    public func render(extra: [String] = []) -> String {
-        let snapshot = state.withLock { $0 }
-        var lines: [String] = []
-        for name in families.keys.sorted() {
-            guard let family = families[name] else { continue }
-            lines.append("# HELP \(name) \(family.text)")
-            lines.append("# TYPE \(name) \(family.type)")
-            if family.type == "counter" {
-                let series = snapshot.counters[name] ?? [:]
-                if series.isEmpty && family.labels.isEmpty { lines.append("\(name) 0") }
-                for (labels, value) in series.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                    lines.append("\(name)\(Self.format(family.labels, labels)) \(value)")
-                }
-            } else {
-                for (labels, histogram) in (snapshot.histograms[name] ?? [:]).sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                    for (index, bound) in Self.latencyBuckets.enumerated() {
-                        lines.append("\(name)_bucket\(Self.format(family.labels + ["le"], labels + [String(bound)])) \(histogram.buckets[index])")
-                    }
-                    lines.append("\(name)_bucket\(Self.format(family.labels + ["le"], labels + ["+Inf"])) \(histogram.count)")
-                    lines.append("\(name)_sum\(Self.format(family.labels, labels)) \(histogram.sum)")
-                    lines.append("\(name)_count\(Self.format(family.labels, labels)) \(histogram.count)")
-                }
-            }
+    /// Brings a counter up to `total`, a running total kept elsewhere (read at scrape time).
+    public func sample(_ family: MetricFamily, _ labels: [String] = [], total: Double) {
+        let key = family.name + "\u{0}" + labels.joined(separator: "\u{0}")
+        let delta = sampledTotals.withLock { last -> Double in
+            let delta = total - (last[key] ?? 0)
+            if delta > 0 { last[key] = total }
+            return delta
         }
-        return (lines + extra).joined(separator: "\n") + "\n"
+        if delta > 0 { counter(family, labels).increment(by: delta) } else { _ = counter(family, labels) }
     }
 
-    /// `{a="x",b="y"}` with label values escaped as the format requires.
-    public static func format(_ names: [String], _ values: [String]) -> String {
-        guard !names.isEmpty else { return "" }
-        let pairs = zip(names, values).map { name, value in
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-            return "\(name)=\"\(escaped)\""
-        }
-        return "{" + pairs.joined(separator: ",") + "}"
+    /// Sets a gauge.
+    public func set(_ family: MetricFamily, _ labels: [String] = [], to value: Double) {
+        registry.makeGauge(name: family.name, labels: pairs(family, labels), help: family.help).set(value)
     }
+
+    /// Sets the gauges of `family` to exactly `series`: gauges set last time and absent now
+    /// (a destruction job that finished) are removed.
+    public func replaceGauges(_ family: MetricFamily, _ series: [(labels: [String], value: Double)]) {
+        var fresh: [[String]: Gauge] = [:]
+        for (labels, value) in series {
+            let gauge = registry.makeGauge(name: family.name, labels: pairs(family, labels), help: family.help)
+            gauge.set(value)
+            fresh[labels] = gauge
+        }
+        let stale = replacedGauges.withLock { gauges -> [Gauge] in
+            defer { gauges[family.name] = fresh }
+            return (gauges[family.name] ?? [:]).filter { fresh[$0.key] == nil }.map(\.value)
+        }
+        for gauge in stale { registry.unregisterGauge(gauge) }
+    }
+
+    /// Every series in Prometheus text format.
+    public func render() -> String {
+        registry.emitToString()
+    }
+
+    private func counter(_ family: MetricFamily, _ labels: [String]) -> Counter {
+        registry.makeCounter(name: family.name, labels: pairs(family, labels), help: family.help)
+    }
+
+    private func pairs(_ family: MetricFamily, _ values: [String]) -> [(String, String)] {
+        precondition(values.count == family.labels.count, "\(family.name) takes labels \(family.labels)")
+        return Array(zip(family.labels, values))
+    }
+}
+
+/// A metric of Coffer: its name, its help text and the names of its labels.
+public struct MetricFamily: Sendable {
+    public let name: String
+    public let help: String
+    public let labels: [String]
+
+    init(_ name: String, _ help: String, labels: [String] = []) {
+        self.name = name
+        self.help = help
+        self.labels = labels
+    }
+}
+
+/// Every metric Coffer exposes.
+extension MetricFamily {
+    public static let httpRequests = Self("coffer_http_requests_total", "HTTP requests by route template, method and status.", labels: ["route", "method", "status"])
+    public static let httpRequestDuration = Self("coffer_http_request_duration_seconds", "HTTP request latency by route template and method.", labels: ["route", "method"])
+    public static let tokensIssued = Self("coffer_tokens_issued_total", "Tokens issued.")
+    public static let tokensRejected = Self("coffer_tokens_rejected_total", "Bearer tokens and token requests refused, by reason.", labels: ["reason"])
+    public static let kmsItems = Self("coffer_kms_items_total", "KMS API items (a batch counts each), by operation and outcome (ok or the error code).", labels: ["operation", "outcome"])
+    public static let kmsRequests = Self("coffer_kms_requests_total", "KMS HTTP requests by action and outcome (each retry counts).", labels: ["action", "outcome"])
+    public static let valuesSealed = Self("coffer_values_sealed_total", "Values sealed with a data key since start.")
+    public static let valuesOpened = Self("coffer_values_opened_total", "Values opened with a data key since start.")
+    public static let dataKeyVersionsLoaded = Self("coffer_data_key_versions_loaded", "Data key versions held in memory, by purpose.", labels: ["purpose"])
+    public static let dataKeyActiveVersion = Self("coffer_data_key_active_version", "The active data key version, by purpose.", labels: ["purpose"])
+    public static let tokenVerifications = Self("coffer_token_verifications_total", "Bearer tokens verified (from the cache or by signature).")
+    public static let tokenVerificationSeconds = Self("coffer_token_verification_seconds_total", "Time spent verifying bearer tokens.")
+    public static let databaseConnectionsInUse = Self("coffer_db_connections_in_use", "Database connections leased now.")
+    public static let databaseOperations = Self("coffer_db_operations_total", "Database operations (connection leases) and their failures.", labels: ["outcome"])
+    public static let destructionJobValues = Self("coffer_destruction_job_values", "Values re-encrypted and to re-encrypt by running destruction jobs.", labels: ["key", "kind"])
 }

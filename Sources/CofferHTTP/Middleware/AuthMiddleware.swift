@@ -5,16 +5,9 @@ import Hummingbird
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let tokens: TokenService
-    let metrics: Metrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let principal: Principal
-        do {
-            principal = try authenticate(request)
-        } catch let error as CofferError {
-            metrics.increment("coffer_tokens_rejected_total", [error.code.name])
-            throw error
-        }
+        let principal = try authenticate(request)
         var context = context
         var withRequest = principal
         withRequest.requestID = context.requestID

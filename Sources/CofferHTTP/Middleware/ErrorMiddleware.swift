@@ -6,15 +6,18 @@ import Logging
 
 /// Turns every error a route throws into the contract's JSON error body
 /// `{"error": {"code", "message"}}` with the matching status. Domain errors keep their
-/// message; anything unexpected becomes a 500 whose detail goes only to the log.
+/// message; anything unexpected becomes a 500 whose detail goes only to the log. The one
+/// place that counts refused bearer tokens and token requests (every `unauthorized` error).
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    let metrics: Metrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
             let (status, domainError) = Self.classify(error)
+            if domainError.kind == .unauthorized { metrics.increment(.tokensRejected, [domainError.code.name]) }
             if status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(String(describing: error))", "status": "\(status.code)"])
             }

@@ -21,8 +21,8 @@ struct RequestLogMiddleware: RouterMiddleware {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let route = context.endpointPath ?? "unmatched"
         let method = request.method.rawValue
-        metrics.increment("coffer_http_requests_total", [route, method, String(response.status.code)])
-        metrics.observe("coffer_http_request_duration_seconds", [route, method], seconds: seconds)
+        metrics.increment(.httpRequests, [route, method, String(response.status.code)])
+        metrics.observe(.httpRequestDuration, [route, method], seconds: seconds)
         var metadata: Logger.Metadata = [
             "method": "\(method)",
             "route": "\(route)",

@@ -45,9 +45,9 @@ struct KMSRoutes {
                 let body = try KMSOperationBody(object, operation: operation)
                 let outcomes = try await kms.perform(operation, key: context.parameters.require("keyName"), items: body.items,
                                                      includePlaintext: body.includePlaintext, by: context.requirePrincipal())
-                var counts: [String: UInt64] = [:]
+                var counts: [String: Int] = [:]
                 for outcome in outcomes { counts[outcome.error?.code.name ?? "ok", default: 0] += 1 }
-                for (outcome, count) in counts { metrics.increment("coffer_kms_items_total", [operation.rawValue, outcome], by: count) }
+                for (outcome, count) in counts { metrics.increment(.kmsItems, [operation.rawValue, outcome], by: count) }
                 if !body.isBatch, let error = outcomes.first?.error { throw error }
                 return KMSOperationResponse(operation: operation, outcomes: outcomes, isBatch: body.isBatch)
             }

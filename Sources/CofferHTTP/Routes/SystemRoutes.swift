@@ -18,7 +18,8 @@ struct SystemRoutes {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = services.metrics.render(extra: await Self.sampledMetrics(services))
+            await Self.sample(services)
+            let text = services.metrics.render()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/openapi.yaml") { _, _ in
@@ -31,16 +32,10 @@ struct SystemRoutes {
         }
         router.post("/api/v1/auth/token") { request, context in
             let body = try await request.decodeStrict(as: TokenRequest.self, context: context)
-            let issued: TokenService.Issued
-            do {
-                issued = try await services.apiKeys.issueToken(
-                    id: body.apiKeyID, secret: body.apiKeySecret, tokens: services.tokens, requestID: context.requestID
-                )
-            } catch let error as CofferError {
-                services.metrics.increment("coffer_tokens_rejected_total", [error.code.name])
-                throw error
-            }
-            services.metrics.increment("coffer_tokens_issued_total")
+            let issued = try await services.apiKeys.issueToken(
+                id: body.apiKeyID, secret: body.apiKeySecret, tokens: services.tokens, requestID: context.requestID
+            )
+            services.metrics.increment(.tokensIssued)
             context.logger.info("token issued", metadata: ["api_key": "\(body.apiKeyID)"])
             return TokenResponse(token: issued.token, expiresAt: issued.expiresAt)
         }
@@ -48,68 +43,37 @@ struct SystemRoutes {
 }
 
 extension SystemRoutes {
-    /// Gauges read at scrape time: KMS calls, seal/open counts, key versions, destruction
-    /// job progress and database use.
-    static func sampledMetrics(_ services: CofferServices) async -> [String] {
-        var lines = [
-            "# HELP coffer_kms_requests_total KMS HTTP requests by action and outcome (each retry counts).",
-            "# TYPE coffer_kms_requests_total counter",
-        ]
-        for (key, count) in (services.kmsCallCounts?() ?? [:]).sorted(by: { $0.key < $1.key }) {
+    /// Brings the series read at scrape time up to date: KMS calls, seal/open counts, key
+    /// versions, token verification, database use and destruction job progress.
+    static func sample(_ services: CofferServices) async {
+        let metrics = services.metrics
+        for (key, count) in services.kmsCallCounts?() ?? [:] {
             let parts = key.split(separator: " ")
             guard parts.count == 2 else { continue }
-            lines.append("coffer_kms_requests_total\(Metrics.format(["action", "outcome"], [String(parts[0]), String(parts[1])])) \(count)")
+            metrics.sample(.kmsRequests, [String(parts[0]), String(parts[1])], total: Double(count))
         }
         let counts = services.keyring.counts
-        lines += [
-            "# HELP coffer_values_sealed_total Values sealed with a data key since start.",
-            "# TYPE coffer_values_sealed_total counter",
-            "coffer_values_sealed_total \(counts.sealed)",
-            "# HELP coffer_values_opened_total Values opened with a data key since start.",
-            "# TYPE coffer_values_opened_total counter",
-            "coffer_values_opened_total \(counts.opened)",
-            "# HELP coffer_data_key_versions_loaded Data key versions held in memory, by purpose.",
-            "# TYPE coffer_data_key_versions_loaded gauge",
-            "# HELP coffer_data_key_active_version The active data key version, by purpose.",
-            "# TYPE coffer_data_key_active_version gauge",
-        ]
+        metrics.sample(.valuesSealed, total: Double(counts.sealed))
+        metrics.sample(.valuesOpened, total: Double(counts.opened))
         for purpose in DataKeyPurpose.allCases {
-            lines.append("coffer_data_key_versions_loaded\(Metrics.format(["purpose"], [purpose.rawValue])) \(services.keyring.versions(of: purpose).count)")
+            metrics.set(.dataKeyVersionsLoaded, [purpose.rawValue], to: Double(services.keyring.versions(of: purpose).count))
             if let active = services.keyring.activeVersion(of: purpose) {
-                lines.append("coffer_data_key_active_version\(Metrics.format(["purpose"], [purpose.rawValue])) \(active)")
+                metrics.set(.dataKeyActiveVersion, [purpose.rawValue], to: Double(active))
             }
         }
         let verification = services.tokens.verificationStats
-        lines += [
-            "# HELP coffer_token_verifications_total Bearer tokens verified (from the cache or by signature).",
-            "# TYPE coffer_token_verifications_total counter",
-            "coffer_token_verifications_total \(verification.count)",
-            "# HELP coffer_token_verification_seconds_total Time spent verifying bearer tokens.",
-            "# TYPE coffer_token_verification_seconds_total counter",
-            "coffer_token_verification_seconds_total \(verification.seconds)",
-        ]
+        metrics.sample(.tokenVerifications, total: Double(verification.count))
+        metrics.sample(.tokenVerificationSeconds, total: verification.seconds)
         let usage = services.database.usage
-        lines += [
-            "# HELP coffer_db_connections_in_use Database connections leased now.",
-            "# TYPE coffer_db_connections_in_use gauge",
-            "coffer_db_connections_in_use \(usage.inUse)",
-            "# HELP coffer_db_operations_total Database operations (connection leases) and their failures.",
-            "# TYPE coffer_db_operations_total counter",
-            "coffer_db_operations_total\(Metrics.format(["outcome"], ["ok"])) \(usage.operations - usage.failures)",
-            "coffer_db_operations_total\(Metrics.format(["outcome"], ["error"])) \(usage.failures)",
-        ]
+        metrics.set(.databaseConnectionsInUse, to: Double(usage.inUse))
+        metrics.sample(.databaseOperations, ["ok"], total: Double(usage.operations - usage.failures))
+        metrics.sample(.databaseOperations, ["error"], total: Double(usage.failures))
         if let jobs = try? await services.keys.jobs() {
-            lines += [
-                "# HELP coffer_destruction_job_values Values re-encrypted and to re-encrypt by running destruction jobs.",
-                "# TYPE coffer_destruction_job_values gauge",
-            ]
-            for job in jobs where job.state == .running {
+            metrics.replaceGauges(.destructionJobValues, jobs.filter { $0.state == .running }.flatMap { job in
                 let key = "\(job.purpose)-v\(job.version)"
-                lines.append("coffer_destruction_job_values\(Metrics.format(["key", "kind"], [key, "done"])) \(job.done)")
-                lines.append("coffer_destruction_job_values\(Metrics.format(["key", "kind"], [key, "total"])) \(job.total)")
-            }
+                return [(labels: [key, "done"], value: Double(job.done)), (labels: [key, "total"], value: Double(job.total))]
+            })
         }
-        return lines
     }
 }
 
