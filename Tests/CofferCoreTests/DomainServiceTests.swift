@@ -1,0 +1,162 @@
+import CofferCore
+import CofferCrypto
+import CofferKeys
+@_spi(Testing) import CofferStore
+import CofferTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// The builder every process uses: it refuses a database it cannot serve.
+@Suite struct CofferServicesTests {
+    @Test func aDatabaseWithPendingMigrationsOrAnotherRootKeyIsRefused() async throws {
+        try await withTestDatabase { testDatabase in
+            let database = try await testDatabase.connect()
+            defer { Task { await database.close() } }
+            let root = RSARootKey(privateKey: TestKeys.primary)
+            do {
+                _ = try await CofferServices.build(CofferSettings(root: root), database: database, logger: DomainFixture.logger)
+                Issue.record("an unmigrated database was accepted")
+            } catch let error as CofferError {
+                #expect(error.code == .migrationsPending)
+                #expect(error.message.contains("coffer migrate"))
+            }
+            _ = try await Migrator(root: root, logger: DomainFixture.logger).run(on: database)
+            do {
+                _ = try await CofferServices.build(CofferSettings(root: RSARootKey(privateKey: TestKeys.other)), database: database, logger: DomainFixture.logger)
+                Issue.record("another root key was accepted")
+            } catch let error as CofferError {
+                #expect(error.code == .rootKeyMismatch)
+            }
+            let services = try await CofferServices.build(CofferSettings(root: root), database: database, logger: DomainFixture.logger)
+            #expect(services.backgroundWork.count == 2)
+            #expect(try await services.keys.list().contains { $0.id == "kek-v1" && $0.state == .active })
+        }
+    }
+}
+
+/// The role check: a refusal is `forbidden` and leaves a `denied` event in the audit trail.
+@Suite struct AccessControlTests {
+    @Test func aRefusalIsForbiddenAndAudited() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let reader = DomainFixture.principal(.read)
+            do {
+                _ = try await fixture.services.spaces.create(SpaceInput(id: "team", name: "Team", parent: "root", description: ""), by: reader)
+                Issue.record("a reader created a space")
+            } catch let error as CofferError {
+                #expect(error.code == .forbidden)
+            }
+            let events = try await fixture.services.audit.list(AuditFilter(action: "space.create"), limit: 10, cursor: nil, by: DomainFixture.principal(.admin))
+            #expect(events.items.map(\.outcome) == [.denied])
+            #expect(events.items.first?.actor == reader.apiKeyID)
+        }
+    }
+}
+
+/// Spaces: a tree that cannot loop, each change audited.
+@Suite struct SpaceServiceTests {
+    @Test func spacesNestAndCannotMoveUnderThemselves() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let admin = DomainFixture.principal(.admin)
+            let spaces = fixture.services.spaces
+            _ = try await spaces.create(SpaceInput(id: "team", name: "Team", parent: "root", description: ""), by: admin)
+            _ = try await spaces.create(SpaceInput(id: "sub", name: "Sub", parent: "team", description: ""), by: admin)
+            do {
+                _ = try await spaces.update(id: "team", SpacePatch(parent: "sub"), by: admin)
+                Issue.record("a space moved under its own child")
+            } catch let error as CofferError {
+                #expect(error.code == .spaceCycle)
+            }
+            do {
+                _ = try await spaces.create(SpaceInput(id: "x", name: "X", parent: "nowhere", description: ""), by: admin)
+                Issue.record("a space was created under a missing parent")
+            } catch let error as CofferError {
+                #expect(error.code == .unknownSpace)
+            }
+            #expect(try await spaces.space(id: "sub", by: admin).parent == "team")
+            // An admin of `team` sees its subtree, not the root.
+            let teamAdmin = DomainFixture.principal(.admin, space: "team")
+            #expect(try await spaces.list(limit: 10, cursor: nil, by: teamAdmin).items.map(\.id).sorted() == ["sub", "team"])
+        }
+    }
+}
+
+/// API keys: a secret that authenticates once shown, and revocation that refuses it.
+@Suite struct APIKeyServiceTests {
+    @Test func aKeyAuthenticatesWithItsSecretUntilRevoked() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let keys = fixture.services.apiKeys
+            let created = try await keys.create(name: "ci", space: "root", role: .worker)
+            #expect(try await keys.authenticate(id: created.record.id, secret: created.secret).id == created.record.id)
+            do {
+                _ = try await keys.authenticate(id: created.record.id, secret: created.secret + "x")
+                Issue.record("a wrong secret authenticated")
+            } catch let error as CofferError {
+                #expect(error.code == .invalidCredentials)
+            }
+            #expect(try await keys.list().items.contains { $0.id == created.record.id })
+            try await keys.revoke(id: created.record.id)
+            do {
+                _ = try await keys.authenticate(id: created.record.id, secret: created.secret)
+                Issue.record("a revoked key authenticated")
+            } catch let error as CofferError {
+                #expect(error.code == .invalidCredentials)
+            }
+        }
+    }
+}
+
+/// Named KMS keys: a ciphertext opens under its key and context only, and a disabled key
+/// refuses work.
+@Suite struct KMSServiceTests {
+    @Test func encryptDecryptsUnderItsContextAndADisabledKeyRefuses() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let kms = fixture.services.kms
+            let admin = DomainFixture.principal(.admin)
+            let user = DomainFixture.principal(.write)
+            _ = try await kms.create(KMSKeyInput(name: "payments"), by: admin)
+            let plaintext = Data("card".utf8).base64EncodedString()
+            let context = Data("order-1".utf8).base64EncodedString()
+            let sealed = try await kms.perform(.encrypt, key: "payments", items: [KMSItem(plaintext: plaintext, context: context)], by: user)
+            let ciphertext = try #require(sealed.first?.ciphertext)
+            let opened = try await kms.perform(.decrypt, key: "payments", items: [
+                KMSItem(ciphertext: ciphertext, context: context),
+                KMSItem(ciphertext: ciphertext, context: Data("order-2".utf8).base64EncodedString()),
+            ], by: user)
+            #expect(opened[0].plaintext == Array("card".utf8))
+            #expect(opened[1].error?.code == .decryptionFailed)
+            _ = try await kms.update(name: "payments", KMSKeyPatch(enabled: false), by: admin)
+            do {
+                _ = try await kms.perform(.decrypt, key: "payments", items: [KMSItem(ciphertext: ciphertext, context: context)], by: user)
+                Issue.record("a disabled key decrypted")
+            } catch let error as CofferError {
+                #expect(error.code == .kmsKeyDisabled)
+            }
+        }
+    }
+}
+
+/// The key lifecycle: a rotation makes new active versions, the old ones keep opening.
+@Suite struct KeyLifecycleTests {
+    @Test func rotationKeepsOldValuesReadableAndOnlyARootAdminMayRotate() async throws {
+        try await DomainFixture.with { fixture, _ in
+            try await fixture.stack("app")
+            try await fixture.set(.stack, "app", "A", "before")
+            do {
+                _ = try await fixture.services.keys.rotate(rewrap: false, by: DomainFixture.principal(.admin, space: "team"))
+                Issue.record("an admin outside the root space rotated keys")
+            } catch let error as CofferError {
+                #expect(error.kind == .forbidden || error.code == .unknownSpace)
+            }
+            let result = try await fixture.services.keys.rotate(rewrap: false)
+            #expect(result.kekVersion == 2)
+            let views = try await fixture.services.keys.list()
+            #expect(views.first { $0.id == "kek-v1" }?.state == .retired)
+            #expect(views.first { $0.id == "kek-v2" }?.state == .active)
+            try await fixture.set(.stack, "app", "B", "after")
+            let values = try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
+            #expect(values.map(\.value) == ["before", "after"])
+        }
+    }
+}
