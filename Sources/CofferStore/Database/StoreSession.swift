@@ -77,7 +77,7 @@ public struct StoreSession: Sendable {
     /// answers proves the commit, and one that fails means the outcome is unknown (found
     /// by the pg-restart fault run: an acknowledged write was lost).
     func confirmCommitted() async throws {
-        try await query("SELECT 1")
+        for try await _ in try await execute(CommitProof()) {}
     }
 
     @discardableResult
@@ -104,4 +104,15 @@ public struct StoreSession: Sendable {
             throw error
         }
     }
+}
+
+/// `SELECT 1` as a named prepared statement: parsed once per connection, not on every
+/// request that proves its commit.
+struct CommitProof: PostgresPreparedStatement {
+    static let name = "coffer_commit_proof_v1"
+    static let sql = "SELECT 1"
+    typealias Row = Int32
+
+    func makeBindings() throws -> PostgresBindings { PostgresBindings() }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int32.self) }
 }
