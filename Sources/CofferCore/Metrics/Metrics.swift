@@ -25,7 +25,7 @@ public final class Metrics: Sendable {
 
     /// Records a duration in a histogram family.
     public func observe(_ family: MetricFamily, _ labels: [String], seconds: Double) {
-        registry.makeValueHistogram(name: family.name, labels: pairs(family, labels), buckets: Self.latencyBuckets, help: family.help)
+        registry.makeValueHistogram(descriptor: family.descriptor, labels: pairs(family, labels), buckets: Self.latencyBuckets)
             .record(seconds)
     }
 
@@ -42,7 +42,7 @@ public final class Metrics: Sendable {
 
     /// Sets a gauge.
     public func set(_ family: MetricFamily, _ labels: [String] = [], to value: Double) {
-        registry.makeGauge(name: family.name, labels: pairs(family, labels), help: family.help).set(value)
+        registry.makeGauge(descriptor: family.descriptor, labels: pairs(family, labels)).set(value)
     }
 
     /// Sets the gauges of `family` to exactly `series`: gauges set last time and absent now
@@ -50,7 +50,7 @@ public final class Metrics: Sendable {
     public func replaceGauges(_ family: MetricFamily, _ series: [(labels: [String], value: Double)]) {
         var fresh: [[String]: Gauge] = [:]
         for (labels, value) in series {
-            let gauge = registry.makeGauge(name: family.name, labels: pairs(family, labels), help: family.help)
+            let gauge = registry.makeGauge(descriptor: family.descriptor, labels: pairs(family, labels))
             gauge.set(value)
             fresh[labels] = gauge
         }
@@ -67,7 +67,7 @@ public final class Metrics: Sendable {
     }
 
     private func counter(_ family: MetricFamily, _ labels: [String]) -> Counter {
-        registry.makeCounter(name: family.name, labels: pairs(family, labels), help: family.help)
+        registry.makeCounter(descriptor: family.descriptor, labels: pairs(family, labels))
     }
 
     private func pairs(_ family: MetricFamily, _ values: [String]) -> [(String, String)] {
@@ -86,6 +86,11 @@ public struct MetricFamily: Sendable {
         self.name = name
         self.help = help
         self.labels = labels
+    }
+
+    /// The registry's name and help of this family (the full name, no unit suffix added).
+    var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }
 

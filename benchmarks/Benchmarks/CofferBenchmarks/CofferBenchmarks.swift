@@ -3,7 +3,7 @@ import CofferCore
 import CofferCrypto
 import CofferHTTP
 import CofferKeys
-import CofferStore
+@_spi(Testing) import CofferStore
 import Crypto
 import Foundation
 import Logging
