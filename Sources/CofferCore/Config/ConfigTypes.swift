@@ -7,7 +7,6 @@ public enum ConfigElementType: String, Sendable, Codable, CaseIterable {
     case fileMount = "FILE_MOUNT"
 }
 
-/// What a caller sends to create a stack or context.
 extension ConfigElementType {
     /// The type of a stored element or version; a type this build does not know is an
     /// error that names the element, never a default.
@@ -21,6 +20,7 @@ extension ConfigElementType {
     }
 }
 
+/// What a caller sends to create a stack or context.
 public struct OwnerInput: Sendable {
     public var id: String
     public var name: String

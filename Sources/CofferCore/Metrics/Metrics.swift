@@ -25,7 +25,10 @@ public final class Metrics: Sendable {
         let labels: [String]
     }
 
-    public init() {}
+    public init() {
+        // Shown from the start at 0, so the first token issued counts in `increase()`.
+        _ = counter(.tokensIssued, [])
+    }
 
     /// Counts an event of `family` with `labels` (values in the family's label order).
     public func increment(_ family: MetricFamily, _ labels: [String] = [], by amount: Int = 1) {
@@ -44,15 +47,26 @@ public final class Metrics: Sendable {
         histogram.record(seconds)
     }
 
-    /// Brings a counter up to `total`, a running total kept elsewhere (read at scrape time).
-    public func sample(_ family: MetricFamily, _ labels: [String] = [], total: Double) {
+    /// Brings a counter up to `total`, a running count kept elsewhere (read at scrape time).
+    public func sample(_ family: MetricFamily, _ labels: [String] = [], count total: Int) {
+        let delta = advance(family, labels, to: Double(total))
+        if delta > 0 { counter(family, labels).increment(by: Int64(delta)) } else { _ = counter(family, labels) }
+    }
+
+    /// Brings a counter up to `total`, a running sum kept elsewhere (seconds).
+    public func sample(_ family: MetricFamily, _ labels: [String] = [], sum total: Double) {
+        let delta = advance(family, labels, to: total)
+        if delta > 0 { counter(family, labels).increment(by: delta) } else { _ = counter(family, labels) }
+    }
+
+    /// How much `total` grew since the last sample of this series (0 if it did not).
+    private func advance(_ family: MetricFamily, _ labels: [String], to total: Double) -> Double {
         let key = family.name + "\u{0}" + labels.joined(separator: "\u{0}")
-        let delta = sampledTotals.withLock { last -> Double in
+        return sampledTotals.withLock { last in
             let delta = total - (last[key] ?? 0)
             if delta > 0 { last[key] = total }
-            return delta
+            return max(delta, 0)
         }
-        if delta > 0 { counter(family, labels).increment(by: delta) } else { _ = counter(family, labels) }
     }
 
     /// Sets a gauge.
@@ -63,17 +77,19 @@ public final class Metrics: Sendable {
     /// Sets the gauges of `family` to exactly `series`: gauges set last time and absent now
     /// (a destruction job that finished) are removed.
     public func replaceGauges(_ family: MetricFamily, _ series: [(labels: [String], value: Double)]) {
-        var fresh: [[String]: Gauge] = [:]
-        for (labels, value) in series {
-            let gauge = registry.makeGauge(descriptor: family.descriptor, labels: pairs(family, labels))
-            gauge.set(value)
-            fresh[labels] = gauge
+        // All under one lock: of two scrapes at once, the later replacement wins whole.
+        replacedGauges.withLock { gauges in
+            var fresh: [[String]: Gauge] = [:]
+            for (labels, value) in series {
+                let gauge = registry.makeGauge(descriptor: family.descriptor, labels: pairs(family, labels))
+                gauge.set(value)
+                fresh[labels] = gauge
+            }
+            for (labels, gauge) in gauges[family.name] ?? [:] where fresh[labels] == nil {
+                registry.unregisterGauge(gauge)
+            }
+            gauges[family.name] = fresh
         }
-        let stale = replacedGauges.withLock { gauges -> [Gauge] in
-            defer { gauges[family.name] = fresh }
-            return (gauges[family.name] ?? [:]).filter { fresh[$0.key] == nil }.map(\.value)
-        }
-        for gauge in stale { registry.unregisterGauge(gauge) }
     }
 
     /// Every series in Prometheus text format.

@@ -50,11 +50,11 @@ extension SystemRoutes {
         for (key, count) in services.kmsCallCounts?() ?? [:] {
             let parts = key.split(separator: " ")
             guard parts.count == 2 else { continue }
-            metrics.sample(.kmsRequests, [String(parts[0]), String(parts[1])], total: Double(count))
+            metrics.sample(.kmsRequests, [String(parts[0]), String(parts[1])], count: count)
         }
         let counts = services.keyring.counts
-        metrics.sample(.valuesSealed, total: Double(counts.sealed))
-        metrics.sample(.valuesOpened, total: Double(counts.opened))
+        metrics.sample(.valuesSealed, count: Int(counts.sealed))
+        metrics.sample(.valuesOpened, count: Int(counts.opened))
         for purpose in DataKeyPurpose.allCases {
             metrics.set(.dataKeyVersionsLoaded, [purpose.rawValue], to: Double(services.keyring.versions(of: purpose).count))
             if let active = services.keyring.activeVersion(of: purpose) {
@@ -62,12 +62,12 @@ extension SystemRoutes {
             }
         }
         let verification = services.tokens.verificationStats
-        metrics.sample(.tokenVerifications, total: Double(verification.count))
-        metrics.sample(.tokenVerificationSeconds, total: verification.seconds)
+        metrics.sample(.tokenVerifications, count: Int(verification.count))
+        metrics.sample(.tokenVerificationSeconds, sum: verification.seconds)
         let usage = services.database.usage
         metrics.set(.databaseConnectionsInUse, to: Double(usage.inUse))
-        metrics.sample(.databaseOperations, ["ok"], total: Double(usage.operations - usage.failures))
-        metrics.sample(.databaseOperations, ["error"], total: Double(usage.failures))
+        metrics.sample(.databaseOperations, ["ok"], count: usage.operations - usage.failures)
+        metrics.sample(.databaseOperations, ["error"], count: usage.failures)
         if let jobs = try? await services.keys.jobs() {
             metrics.replaceGauges(.destructionJobValues, jobs.filter { $0.state == .running }.flatMap { job in
                 let key = "\(job.purpose)-v\(job.version)"
