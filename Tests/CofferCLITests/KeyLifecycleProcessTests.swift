@@ -66,9 +66,9 @@ import Testing
             try process.run()
         }
 
-        func finish() throws -> (acked: [String: String], failures: [String], counts: [String: Int]) {
+        func finish() async throws -> (acked: [String: String], failures: [String], counts: [String: Int]) {
             FileManager.default.createFile(atPath: folder.appendingPathComponent("stop").path, contents: nil)
-            process.waitUntilExit()
+            await process.exited()
             defer { try? FileManager.default.removeItem(at: folder) }
             let data = try Data(contentsOf: folder.appendingPathComponent("result.json"))
             let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
@@ -129,7 +129,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(700))
             #expect(try await run(["root-key", "migrate"], toRSA).stdout.contains("rewrapped: kek-v3, kek-v4"))
             try await Task.sleep(for: .milliseconds(700))
-            let result = try load.finish()
+            let result = try await load.finish()
 
             #expect(result.failures.isEmpty, "failed requests under load: \(result.failures.prefix(5))")
             #expect((result.counts["writes"] ?? 0) > 50 && (result.counts["reads"] ?? 0) > 50, "\(result.counts)")
@@ -188,7 +188,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(50))
             }
             kill(first.process.processIdentifier, SIGKILL)
-            first.process.waitUntilExit()
+            await first.process.exited()
             let state = try await Self.scalar(cli, "SELECT state FROM key_destruction_jobs", as: String.self)
             let done = try await Self.scalar(cli, "SELECT done::int FROM key_destruction_jobs", as: Int.self)
             // 400 current values and their 400 history versions.

@@ -119,10 +119,16 @@ import Testing
                 import http.client, json, os, sys, threading, time
                 port, worker, writer, folder = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
                 records, lock = [], threading.Lock()
+                signalled_path, ready_path = os.path.join(folder, "signalled"), os.path.join(folder, "ready")
+                def finished():
+                    # Runs until 3 s after the test sends SIGTERM (it writes the time first), at most 60 s.
+                    if time.time() > deadline: return True
+                    try: return time.time() > float(open(signalled_path).read()) + 3
+                    except (OSError, ValueError): return False
                 def run(n):
                     connection = None
                     i = 0
-                    while time.time() < deadline:
+                    while not finished():
                         if connection is None:
                             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
                         start = time.time()
@@ -140,9 +146,12 @@ import Testing
                             outcome = type(error).__name__
                             connection = None
                             time.sleep(0.01)
-                        with lock: records.append((start, time.time(), outcome))
+                        with lock:
+                            records.append((start, time.time(), outcome))
+                            # Load is flowing: the test may send SIGTERM soon.
+                            if len(records) == 100: open(ready_path, "w").close()
                         i += 1
-                deadline = time.time() + 6
+                deadline = time.time() + 60
                 threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
                 for thread in threads: thread.start()
                 for thread in threads: thread.join()
@@ -151,12 +160,19 @@ import Testing
             load.standardOutput = FileHandle.nullDevice
             load.standardError = FileHandle.nullDevice
             try load.run()
-            try await Task.sleep(for: .milliseconds(2000))
+            // SIGTERM once 100 requests have been answered and a second more has passed, so
+            // the drain is tested under load however slowly the machine starts the client.
+            let ready = folder.appendingPathComponent("ready")
+            for _ in 0..<1200 where !FileManager.default.fileExists(atPath: ready.path) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(FileManager.default.fileExists(atPath: ready.path), "the load never reached 100 requests")
+            try await Task.sleep(for: .seconds(1))
             let signalled = Date().timeIntervalSince1970
             try "\(signalled)".write(to: signalFile, atomically: true, encoding: .utf8)
             kill(server.process.processIdentifier, SIGTERM)
-            server.process.waitUntilExit()
-            load.waitUntilExit()
+            await server.process.exited()
+            await load.exited()
             #expect(server.process.terminationStatus == 0, "exit status \(server.process.terminationStatus)")
 
             let records = (try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("records.json"))) as? [[Any]]) ?? []

@@ -107,6 +107,34 @@ import Testing
     }
 }
 
+extension APIKeyServiceTests {
+    /// A signer that is down (KMS `Sign` failing).
+    struct FailingSigner: TokenSigner {
+        let publicKey: RSAPublicKey
+        func signRS256(_ signingInput: [UInt8]) async throws -> [UInt8] {
+            throw RootKeyError(.unavailable, "the signing key did not answer")
+        }
+    }
+
+    @Test func aTokenWhoseSignatureFailsIsAuditedAsAFailure() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let created = try await fixture.services.apiKeys.create(name: "runner", space: "root", role: .worker)
+            let down = TokenService(signer: FailingSigner(publicKey: TestKeys.primary.publicKey), issuer: "coffer", audience: "coffer-api", lifetime: 60)
+            do {
+                _ = try await fixture.services.apiKeys.issueToken(id: created.record.id, secret: created.secret, tokens: down, requestID: "req-1")
+                Issue.record("a token was issued without a signature")
+            } catch let error as CofferError {
+                #expect(error.code == .unavailable)  // 503: retry later
+            }
+            let events = try await fixture.services.audit.list(AuditFilter(action: "token.issue"), limit: 10, cursor: nil, by: DomainFixture.principal(.admin))
+            // Newest first: the failure recorded after the statement's own row.
+            #expect(events.items.map(\.outcome) == [.failure, .success])
+            #expect(events.items.first?.detail == "signing failed")
+            #expect(events.items.allSatisfy { $0.requestID == "req-1" && $0.actor == created.record.id })
+        }
+    }
+}
+
 /// Named KMS keys: a ciphertext opens under its key and context only, and a disabled key
 /// refuses work.
 @Suite struct KMSServiceTests {

@@ -70,3 +70,12 @@ public enum ProcessRunner {
         try await run("/bin/sh", ["-c", command], environment: environment, inheritEnvironment: true, stdin: stdin)
     }
 }
+
+extension Process {
+    /// Waits for the process to end without holding one of the cooperative threads that
+    /// every suite of the test process shares.
+    public func exited() async {
+        while isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        waitUntilExit()  // reaps it; returns at once
+    }
+}
