@@ -125,12 +125,40 @@ extension APIKeyServiceTests {
                 Issue.record("a token was issued without a signature")
             } catch let error as CofferError {
                 #expect(error.code == .unavailable)  // 503: retry later
+                // The signer's own words (a key ARN, IAM advice) go to the log, not the answer.
+                #expect(!error.message.contains("did not answer"), "\(error.message)")
             }
             let events = try await fixture.services.audit.list(AuditFilter(action: "token.issue"), limit: 10, cursor: nil, by: DomainFixture.principal(.admin))
             // Newest first: the failure recorded after the statement's own row.
             #expect(events.items.map(\.outcome) == [.failure, .success])
             #expect(events.items.first?.detail == "signing failed")
             #expect(events.items.allSatisfy { $0.requestID == "req-1" && $0.actor == created.record.id })
+        }
+    }
+}
+
+extension APIKeyServiceTests {
+    /// `worker` reads every decrypted value of its space, write-only ones included: a space
+    /// admin must not be able to mint one and read what its writers hid.
+    @Test func onlyTheCommandLineAndRootAdminsGrantTheWorkerRole() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let admin = DomainFixture.principal(.admin)
+            _ = try await fixture.services.spaces.create(SpaceInput(id: "team", name: "Team", parent: "root", description: ""), by: admin)
+            let teamAdmin = DomainFixture.principal(.admin, space: "team")
+            do {
+                _ = try await fixture.services.apiKeys.create(name: "mine", space: "team", role: .worker, by: teamAdmin)
+                Issue.record("a space admin minted a worker key")
+            } catch let error as CofferError {
+                #expect(error.code == .roleNotGrantable)
+                #expect(error.kind == .forbidden)
+            }
+            let denied = try await fixture.services.audit.list(AuditFilter(action: "api_key.create"), limit: 10, cursor: nil, by: admin)
+            #expect(denied.items.map(\.outcome) == [.denied])
+            #expect(denied.items.first?.detail == "role=worker")
+            // A space admin still grants the other roles; the root admin and the command line grant worker.
+            _ = try await fixture.services.apiKeys.create(name: "reader", space: "team", role: .read, by: teamAdmin)
+            _ = try await fixture.services.apiKeys.create(name: "runner", space: "team", role: .worker, by: admin)
+            _ = try await fixture.services.apiKeys.create(name: "ci", space: "team", role: .worker)
         }
     }
 }

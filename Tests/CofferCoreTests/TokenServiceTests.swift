@@ -127,6 +127,34 @@ import Testing
         #expect(throws: Never.self) { try self.service().verify(try self.forge(header: self.header, claims: self.claims(), sign: sign)) }
     }
 
+    /// Signed by Coffer's own key, but shaped as Coffer never issues a token: refused
+    /// (RFC 7515 §4.1.11 and §5.2, RFC 7519 §4). Each of these was accepted before.
+    @Test func signedTokensShapedUnlikeCoffersAreRefused() throws {
+        let sign: ([UInt8]) throws -> [UInt8] = { try TestKeys.primary.signRS256($0) }
+        let kid = TestKeys.primary.publicKey.jwkThumbprint
+        let now = Int64(Date().timeIntervalSince1970)
+        let good = claims()
+        // A critical extension Coffer does not understand.
+        expectUnauthorized(try forge(header: #"{"alg":"RS256","typ":"JWT","kid":"\#(kid)","crit":["exp"]}"#, claims: good, sign: sign), service())
+        // Any other header parameter, or another type.
+        expectUnauthorized(try forge(header: #"{"alg":"RS256","typ":"JWT","kid":"\#(kid)","jku":"https://evil/jwks"}"#, claims: good, sign: sign), service())
+        expectUnauthorized(try forge(header: #"{"alg":"RS256","typ":"at+jwt","kid":"\#(kid)"}"#, claims: good, sign: sign), service())
+        // Longer than the longest lifetime Coffer issues (24 h).
+        expectUnauthorized(try forge(header: header, claims: claims(exp: now + 25 * 3600), sign: sign), service())
+        // A claim Coffer does not issue.
+        let extra = good.dropLast() + #","admin":true}"#
+        expectUnauthorized(try forge(header: header, claims: String(extra), sign: sign), service())
+        // The same member twice: parsers keep the last one, so this read as an admin token.
+        let twice = good.replacingOccurrences(of: #""role":"admin""#, with: #""role":"read","role":"admin""#)
+        expectUnauthorized(try forge(header: header, claims: twice, sign: sign), service())
+        let escaped = good.replacingOccurrences(of: #""role":"admin""#, with: #""role":"read","r\u006fle":"admin""#)
+        expectUnauthorized(try forge(header: header, claims: escaped, sign: sign), service())
+        expectUnauthorized(try forge(header: #"{"alg":"RS256","kid":"other","kid":"\#(kid)"}"#, claims: good, sign: sign), service())
+        // The checks are not vacuous: Coffer's own shape passes, with or without `typ`.
+        #expect(throws: Never.self) { try self.service().verify(try self.forge(header: self.header, claims: good, sign: sign)) }
+        #expect(throws: Never.self) { try self.service().verify(try self.forge(header: #"{"alg":"RS256","kid":"\#(kid)"}"#, claims: good, sign: sign)) }
+    }
+
     @Test func jwksPublishesTheSigningKeyByThumbprint() {
         let jwks = service().jwks
         #expect(jwks.keys.count == 1)

@@ -18,6 +18,7 @@ public struct APIKeyService: Sendable {
     private let owners: OwnerRepository
     private let audit: AuditLog
     private let access: AccessControl
+    private let logger: Logger
     /// Revoked keys, refused by token verification on this replica at once.
     public let revocations: RevocationList
 
@@ -28,12 +29,14 @@ public struct APIKeyService: Sendable {
         self.audit = AuditLog(database: database, logger: logger)
         self.access = AccessControl(audit: audit)
         self.revocations = revocations
+        self.logger = logger
     }
 
     /// Creates a key bound to a space in the caller's reach (an operator at the command
     /// line reaches every space).
     public func create(name: String, space: String, role: Role, by principal: Principal = .commandLine) async throws -> Created {
         try await access.require(principal, .admin, action: "api_key.create", resource: "api_key:(new)", space: space)
+        try await access.requireGrant(of: role, by: principal, action: "api_key.create", resource: "api_key:(new)", space: space)
         let name = try ConfigValidation.checkName(name, what: "an API key")
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
@@ -88,7 +91,9 @@ public struct APIKeyService: Sendable {
             // The event said the token was issued; say it was not.
             let principal = Principal(apiKeyID: key.id, space: key.space, role: role, tokenID: "", expiresAt: 0, requestID: requestID)
             await audit.recordFailure("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, detail: "signing failed")
-            throw error
+            guard let failure = error as? SigningFailed else { throw error }
+            logger.error("could not sign a token", metadata: ["api_key": "\(key.id)", "error": "\(failure.underlying)"])
+            throw SigningFailed.answer
         }
     }
 

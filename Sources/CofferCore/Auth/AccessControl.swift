@@ -19,6 +19,16 @@ public struct AccessControl: Sendable {
         }
     }
 
+    /// Lets `principal` grant `role` (after ``require(_:_:action:resource:space:)`` let it
+    /// manage keys at all). `worker` reads every decrypted value, write-only ones included,
+    /// of the stacks in its space, so only the command line and admins of the root space
+    /// grant it: a space admin could otherwise mint one and read what its writers hid.
+    public func requireGrant(of role: Role, by principal: Principal, action: String, resource: String, space: String?) async throws {
+        guard role == .worker, principal.space != "root" else { return }
+        await audit.recordDenied(action, resource: resource, space: space ?? principal.space, by: principal, detail: "role=\(role.rawValue)")
+        throw CofferError.roleNotGrantable("only the command line and admins of the root space grant the worker role")
+    }
+
     /// Lets `principal` on if it is an admin key on the root space (the key lifecycle).
     public func requireRootAdmin(_ principal: Principal, action: String, resource: String) async throws {
         do {

@@ -87,7 +87,7 @@ public final class TokenService: Sendable {
         do {
             signature = try await signer.signRS256(Array(signingInput.utf8))
         } catch {
-            throw CofferError.unavailable("tokens cannot be signed right now (\(error)); retry later")
+            throw SigningFailed(underlying: error)
         }
         return Issued(
             token: CompactJWS.serialize(signingInput: signingInput, signature: signature),
@@ -135,6 +135,10 @@ public final class TokenService: Sendable {
         return principal
     }
 
+    /// The header parameters and claims of the tokens Coffer issues: nothing else is accepted.
+    static let headerMembers: Set<String> = ["alg", "typ", "kid"]
+    static let claimMembers: Set<String> = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "space", "role"]
+
     private func verifyUncached(_ token: String, now: Int64) throws -> Principal {
         let jws: CompactJWS
         do {
@@ -151,11 +155,25 @@ public final class TokenService: Sendable {
         guard key.verifyRS256(signature: jws.signature, message: jws.signingInput) else {
             throw CofferError.invalidToken("the token's signature does not verify")
         }
+        // Only tokens shaped exactly as Coffer issues them (RFC 7515 §4.1.11, §5.2; RFC 7519 §4):
+        // no header parameter or claim Coffer does not write (`crit` among them: Coffer
+        // understands no extension), no member twice.
+        guard let headerNames = try? FlatJSONObject.memberNames(jws.headerBytes),
+              Self.headerMembers.isSuperset(of: headerNames), jws.header.typ == nil || jws.header.typ == "JWT"
+        else {
+            throw CofferError.invalidToken("the token's header is not one Coffer issues")
+        }
+        guard let claimNames = try? FlatJSONObject.memberNames(jws.payload), Set(claimNames) == Self.claimMembers else {
+            throw CofferError.invalidToken("the token's claims are not the ones Coffer issues")
+        }
         let claims: TokenClaims
         do {
             claims = try JSONDecoder().decode(TokenClaims.self, from: Data(jws.payload))
         } catch {
             throw CofferError.invalidToken("the token's claims are incomplete")
+        }
+        guard claims.exp - min(claims.iat, claims.nbf) <= Int64(CofferConfiguration.maximumTokenLifetime) else {
+            throw CofferError.invalidToken("the token lives longer than Coffer issues tokens for")
         }
         guard claims.iss == issuer, claims.aud == audience else {
             throw CofferError.invalidToken("the token was issued for another issuer or audience")
@@ -171,4 +189,12 @@ public final class TokenService: Sendable {
         }
         return Principal(apiKeyID: claims.sub, space: claims.space, role: role, tokenID: claims.jti, expiresAt: claims.exp)
     }
+}
+
+/// The signer failed (KMS `Sign` down, throttled or refused). Its detail (a key ARN, IAM
+/// advice) is for the log only; the caller answers with a generic `unavailable`.
+struct SigningFailed: Error {
+    let underlying: any Error
+
+    static let answer = CofferError.unavailable("tokens cannot be signed right now; retry later")
 }

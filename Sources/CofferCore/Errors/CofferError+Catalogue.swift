@@ -64,6 +64,9 @@ extension CofferError.Code {
     public static let unauthorized = Self("unauthorized", .unauthorized)
     /// An authenticated caller whose role or space does not allow the request.
     public static let forbidden = Self("forbidden", .forbidden)
+    /// A role the caller may not grant: only the command line and admins of the root space
+    /// grant `worker`, which reads every decrypted value through runtime config.
+    public static let roleNotGrantable = Self("role_not_grantable", .forbidden)
     /// A space, stack, context, config element, API key, key version or job that does not exist in the caller's reach.
     public static let notFound = Self("not_found", .notFound)
     /// A KMS key name that does not exist in the caller's reach.
@@ -150,6 +153,7 @@ extension CofferError {
     public static func invalidCredentials(_ message: String) -> CofferError { CofferError(.invalidCredentials, message) }
     public static func unauthorized(_ message: String) -> CofferError { CofferError(.unauthorized, message) }
     public static func forbidden(_ message: String) -> CofferError { CofferError(.forbidden, message) }
+    public static func roleNotGrantable(_ message: String) -> CofferError { CofferError(.roleNotGrantable, message) }
     public static func notFound(_ message: String) -> CofferError { CofferError(.notFound, message) }
     public static func kmsKeyNotFound(_ message: String) -> CofferError { CofferError(.kmsKeyNotFound, message) }
     public static func methodNotAllowed(_ message: String) -> CofferError { CofferError(.methodNotAllowed, message) }

@@ -41,6 +41,8 @@ public struct CompactJWS: Sendable {
     public static let maximumLength = 16 * 1024
 
     public let header: JWSHeader
+    /// The header's JSON as sent (to check its members, which decoding does not show).
+    public let headerBytes: [UInt8]
     public let payload: [UInt8]
     public let signature: [UInt8]
     /// `base64url(header) "." base64url(payload)`: the bytes the signature covers.
@@ -63,6 +65,7 @@ public struct CompactJWS: Sendable {
         } catch {
             throw JWSError(.malformed, "token header is not a JSON object with an alg")
         }
+        self.headerBytes = headerBytes
         self.payload = payload
         self.signature = signature
         self.signingInput = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)

@@ -1,0 +1,41 @@
+import CofferCore
+import CofferCrypto
+import CofferTestSupport
+import Foundation
+import Hummingbird
+import Testing
+
+/// The security promises of docs/security.md, held through the API.
+@Suite struct SecurityRouteTests {
+    /// A space admin cannot mint a worker key and read its writers' write-only values.
+    @Test func aSpaceAdminCannotGrantTheWorkerRole() async throws {
+        try await HTTPFixture.with { fixture in
+            let root = try await fixture.token(.admin)
+            #expect(try await fixture.request(.post, "/api/v1/spaces", token: root, json: ["id": "team", "name": "Team", "parent": "root"]).status == .created)
+            let teamAdmin = try await fixture.token(.admin, space: "team")
+            let refused = try await fixture.request(.post, "/api/v1/api-keys", token: teamAdmin, json: ["name": "mine", "space": "team", "role": "worker"])
+            #expect(refused.status == .forbidden)
+            #expect(refused.errorCode == "role_not_grantable")
+            #expect(try await fixture.request(.post, "/api/v1/api-keys", token: teamAdmin, json: ["name": "reader", "space": "team", "role": "read"]).status == .created)
+            #expect(try await fixture.request(.post, "/api/v1/api-keys", token: root, json: ["name": "runner", "space": "team", "role": "worker"]).status == .created)
+        }
+    }
+
+    /// A token signed with Coffer's own key but carrying a second `role` member (which a
+    /// JSON parser reads as the last one) is refused at the door.
+    @Test func aSignedTokenWithADuplicateClaimIsRefused() async throws {
+        try await HTTPFixture.with { fixture in
+            let (token, _) = try await fixture.tokenAndKey(.read)
+            let parts = token.split(separator: ".")
+            let claims = String(decoding: Base64URL.decode(parts[1])!, as: UTF8.self)
+            let forged = claims.replacingOccurrences(of: #""role":"read""#, with: #""role":"read","role":"admin""#)
+            #expect(forged != claims)
+            let input = String(parts[0]) + "." + Base64URL.encode(Array(forged.utf8))
+            let signed = input + "." + Base64URL.encode(try TestKeys.primary.signRS256(Array(input.utf8)))
+            let reply = try await fixture.request(.get, "/api/v1/api-keys", token: signed)
+            #expect(reply.status == .unauthorized)
+            #expect(reply.errorCode == "invalid_token")
+            #expect(try await fixture.request(.get, "/api/v1/stacks", token: token).status == .ok)
+        }
+    }
+}
