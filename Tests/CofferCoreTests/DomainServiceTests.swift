@@ -216,3 +216,33 @@ extension APIKeyServiceTests {
         }
     }
 }
+
+/// Revocation fails closed: a replica that has not refreshed its list of revoked keys for
+/// longer than the bound refuses every token with 503, even a cached one.
+@Suite struct RevocationListTests {
+    @Test func tokensAreRefusedOnceTheListIsStaleAndAcceptedAgainAfterARefresh() async throws {
+        try await DomainFixture.with { fixture, _ in
+            let revocations = RevocationList(staleAfter: .milliseconds(300))
+            let tokens = TokenService(signer: RSARootKey(privateKey: TestKeys.primary), issuer: "coffer", audience: "coffer-api", lifetime: 600, revocations: revocations)
+            let key = try await fixture.services.apiKeys.create(name: "runner", space: "root", role: .worker)
+            let issued = try await tokens.issue(for: key.record)
+            do {
+                _ = try tokens.verify(issued.token)
+                Issue.record("a token was accepted on a list never refreshed")
+            } catch let error as CofferError {
+                #expect(error.code == .unavailable)
+            }
+            try await revocations.refresh(from: fixture.database, logger: DomainFixture.logger)
+            #expect(try tokens.verify(issued.token).apiKeyID == key.record.id)  // now cached, too
+            try await Task.sleep(for: .milliseconds(600))
+            do {
+                _ = try tokens.verify(issued.token)
+                Issue.record("a cached token was accepted on a stale list")
+            } catch let error as CofferError {
+                #expect(error.code == .unavailable)
+            }
+            try await revocations.refresh(from: fixture.database, logger: DomainFixture.logger)
+            #expect(try tokens.verify(issued.token).apiKeyID == key.record.id)
+        }
+    }
+}

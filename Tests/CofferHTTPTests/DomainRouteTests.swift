@@ -125,7 +125,8 @@ import Testing
             #expect(try await fixture.request(.delete, "/api/v1/spaces/root", token: root).status == .unprocessableContent)
 
             // API keys: created in reach, secret shown once, revocation refuses the key's tokens at once.
-            let created = try await fixture.request(.post, "/api/v1/api-keys", token: aAdmin, json: ["name": "ci", "space": "team-a-dev", "role": "worker"])
+            // (A space admin grants read, write and admin; worker only the root's admins do: SecurityRouteTests.)
+            let created = try await fixture.request(.post, "/api/v1/api-keys", token: aAdmin, json: ["name": "ci", "space": "team-a-dev", "role": "read"])
             #expect(created.status == .created)
             let keyID = try #require(created.json["id"] as? String)
             let secret = try #require(created.json["secret"] as? String)

@@ -5,8 +5,12 @@ import Synchronization
 
 /// The ids of revoked API keys, which token verification refuses even for unexpired,
 /// cached tokens. Each replica refreshes it from the database every ``pollInterval``, so
-/// a revocation on one replica takes effect on all of them within that time.
+/// a revocation on one replica takes effect on all of them within that time. It fails
+/// closed: once it has not been refreshed for ``staleAfter`` (the database unreachable),
+/// tokens are refused with 503 rather than accepted on stale knowledge.
 public final class RevocationList: Sendable {
+    /// The default of ``staleAfter``.
+    public static let defaultStaleAfter: Duration = .seconds(10)
     /// How often ``refresh(from:)`` should run; revocation reaches every replica within it.
     public static let pollInterval: Duration = .seconds(2)
     /// Look back this far on every refresh, for revocations whose transaction committed late.
@@ -18,8 +22,20 @@ public final class RevocationList: Sendable {
     }
 
     private let state = Mutex(State())
+    private let lastRefresh = Mutex<ContinuousClock.Instant?>(nil)
+    /// How long the list may go without a refresh before tokens are refused.
+    public let staleAfter: Duration
 
-    public init() {}
+    public init(staleAfter: Duration = RevocationList.defaultStaleAfter) {
+        self.staleAfter = staleAfter
+    }
+
+    /// Whether the list was refreshed within ``staleAfter``: only then may tokens be
+    /// accepted on it.
+    public var isCurrent: Bool {
+        guard let last = lastRefresh.withLock({ $0 }) else { return false }
+        return ContinuousClock.now - last <= staleAfter
+    }
 
     public func contains(_ apiKeyID: String) -> Bool {
         state.withLock { $0.revoked.contains(apiKeyID) }
@@ -31,6 +47,7 @@ public final class RevocationList: Sendable {
 
     /// Loads every revoked id the first time, then those revoked since the last refresh.
     public func refresh(from database: Database, logger: Logger) async throws {
+        let started = ContinuousClock.now
         let since = state.withLock { $0.syncedUntil }.map { $0.addingTimeInterval(-Self.overlap) }
         let repository = APIKeyRepository(logger: logger)
         let (ids, now) = try await database.withSession { try await repository.revoked(since: since, on: $0) }
@@ -38,5 +55,7 @@ public final class RevocationList: Sendable {
             state.revoked.formUnion(ids)
             state.syncedUntil = now
         }
+        // Current as of when the read began: a slow answer does not buy extra time.
+        lastRefresh.withLock { last in last = max(last ?? started, started) }
     }
 }

@@ -109,8 +109,14 @@ public final class TokenService: Sendable {
             verificationNanoseconds.add(DispatchTime.now().uptimeNanoseconds &- started, ordering: .relaxed)
         }
         let principal = try verifyCaching(token, now: now)
-        if let revocations, revocations.contains(principal.apiKeyID) {
-            throw CofferError.tokenRevoked("the token's API key has been revoked")
+        if let revocations {
+            // Fail closed: without a recent look at the revoked keys, no token is accepted.
+            guard revocations.isCurrent else {
+                throw CofferError.unavailable("revoked API keys cannot be checked right now; retry later")
+            }
+            if revocations.contains(principal.apiKeyID) {
+                throw CofferError.tokenRevoked("the token's API key has been revoked")
+            }
         }
         return principal
     }
