@@ -79,5 +79,8 @@ import Testing
         #expect(result.stdout.contains("127.0.0.1:1/coffer"))
         #expect(!result.stdout.contains(Self.secretPassword))
         #expect(!result.stdout.contains(String(keyValue.prefix(60))))
+        // A database connection that is not verify-full is warned about, without the password.
+        #expect(result.stderr.contains("warning") && result.stderr.contains("sslmode=disable"), "\(result.stderr)")
+        #expect(!result.stderr.contains(Self.secretPassword))
     }
 }

@@ -138,3 +138,51 @@ import Testing
         #expect(DurationText.seconds(text) == nil)
     }
 }
+
+/// Transport: key material and credentials never cross a plain connection that can leave
+/// the host (issue 19, point 6).
+@Suite struct TransportConfigurationTests {
+    static let kms = [
+        "ENCRYPTION_TYPE": "kms", "ENCRYPTION_KMS_ENCRYPTION_KEY_ID": "k", "ENCRYPTION_KMS_SIGNING_KEY_ID": "s", "AWS_REGION": "eu-west-1",
+        "DATABASE_URL": "postgres://coffer:pw@db:5432/coffer?sslmode=verify-full",
+    ]
+
+    static func refusal(_ overrides: [String: String]) -> String? {
+        do {
+            _ = try CofferConfiguration(environment: kms.merging(overrides) { $1 })
+            return nil
+        } catch let error as ConfigurationError {
+            return error.variable
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func aKMSEndpointIsHTTPSUnlessOnLoopback() {
+        #expect(Self.refusal(["AWS_ENDPOINT_URL_KMS": "http://kms.example.com"]) == "AWS_ENDPOINT_URL_KMS")
+        #expect(Self.refusal(["AWS_ENDPOINT_URL": "http://10.0.0.5:4566"]) == "AWS_ENDPOINT_URL")
+        #expect(Self.refusal(["AWS_ENDPOINT_URL_KMS": "https://kms.example.com"]) == nil)
+        for loopback in ["http://127.0.0.1:4566", "http://localhost:4566", "http://[::1]:4566", "http://127.9.8.7"] {
+            #expect(Self.refusal(["AWS_ENDPOINT_URL_KMS": loopback]) == nil, "\(loopback)")
+        }
+    }
+
+    @Test func containerCredentialsComeOnlyFromTheAddressesTheAWSSDKsAllow() {
+        for allowed in ["https://creds.example.com/x", "http://169.254.170.2/v2/credentials", "http://169.254.170.23/v1/credentials",
+                        "http://[fd00:ec2::23]/v1/credentials", "http://127.0.0.1:9911/creds"] {
+            #expect(Self.refusal(["AWS_CONTAINER_CREDENTIALS_FULL_URI": allowed]) == nil, "\(allowed)")
+        }
+        for refused in ["http://attacker.example.com/creds", "http://10.0.0.1/creds", "file:///etc/passwd", "http://169.254.169.254/latest"] {
+            #expect(Self.refusal(["AWS_CONTAINER_CREDENTIALS_FULL_URI": refused]) == "AWS_CONTAINER_CREDENTIALS_FULL_URI", "\(refused)")
+        }
+    }
+
+    @Test func aDatabaseConnectionThatIsNotVerifyFullIsWarnedAbout() throws {
+        #expect(try CofferConfiguration(environment: Self.kms).warnings.isEmpty)
+        for mode in ["disable", "prefer", "require", "verify-ca"] {
+            let configuration = try CofferConfiguration(environment: Self.kms.merging(["DATABASE_URL": "postgres://coffer:pw@db:5432/coffer?sslmode=\(mode)"]) { $1 })
+            #expect(configuration.warnings.contains { $0.contains("sslmode=\(mode)") && $0.contains("verify-full") }, "\(mode)")
+            #expect(!configuration.warnings.joined().contains("pw@"))
+        }
+    }
+}

@@ -146,8 +146,21 @@ public struct CofferConfiguration: Sendable {
                 throw ConfigurationError("AWS_REGION", "is required for \(typeVariable)=kms unless the key ids are ARNs")
             }
             let endpoint = value("AWS_ENDPOINT_URL_KMS") ?? value("AWS_ENDPOINT_URL")
-            if let endpoint, URL(string: endpoint)?.host == nil {
-                throw ConfigurationError(value("AWS_ENDPOINT_URL_KMS") != nil ? "AWS_ENDPOINT_URL_KMS" : "AWS_ENDPOINT_URL", "must be a URL such as https://kms.eu-west-1.amazonaws.com")
+            let endpointVariable = value("AWS_ENDPOINT_URL_KMS") != nil ? "AWS_ENDPOINT_URL_KMS" : "AWS_ENDPOINT_URL"
+            if let endpoint {
+                guard let url = URL(string: endpoint), let host = url.host else {
+                    throw ConfigurationError(endpointVariable, "must be a URL such as https://kms.eu-west-1.amazonaws.com")
+                }
+                // Key material and signatures cross this connection.
+                guard url.scheme?.lowercased() == "https" || (url.scheme?.lowercased() == "http" && Transport.isLoopback(host)) else {
+                    throw ConfigurationError(endpointVariable, "must be https unless it is on loopback (localhost, 127.0.0.0/8, ::1)")
+                }
+            }
+            if let uri = value("AWS_CONTAINER_CREDENTIALS_FULL_URI"), !Transport.isAllowedContainerCredentialsURI(uri) {
+                throw ConfigurationError(
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    "must be https, or http on loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23 (as the AWS SDKs allow)"
+                )
             }
             let aws = AWSSettings(region: region, kmsEndpoint: endpoint, environment: environment.filter { $0.key.hasPrefix("AWS_") })
             return .kms(encryptionKeyID: encryptionKey, signingKeyID: signingKey ?? "", aws: aws)
@@ -176,6 +189,17 @@ public struct CofferConfiguration: Sendable {
     }
 
     /// What would be used, without any secret: for `coffer config check` and start-up logs.
+    /// What is valid but weaker than it should be in production, one sentence each.
+    public var warnings: [String] {
+        var warnings: [String] = []
+        if database.sslMode != .verifyFull {
+            warnings.append(
+                "DATABASE_URL has sslmode=\(database.sslMode.rawValue): the database server is not verified; use sslmode=verify-full (with sslrootcert=) in production"
+            )
+        }
+        return warnings
+    }
+
     public var summary: [(String, String)] {
         var lines: [(String, String)] = []
         switch encryption {

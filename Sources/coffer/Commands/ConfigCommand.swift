@@ -1,5 +1,6 @@
 import ArgumentParser
 import CofferCore
+import Foundation
 
 /// `coffer config check`.
 struct ConfigCommand: AsyncParsableCommand {
@@ -19,6 +20,9 @@ struct ConfigCommand: AsyncParsableCommand {
             let width = configuration.summary.map(\.0.count).max() ?? 0
             for (name, value) in configuration.summary {
                 print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+            }
+            for warning in configuration.warnings {
+                FileHandle.standardError.write(Data("coffer: warning: \(warning)\n".utf8))
             }
             print("configuration is valid")
         }

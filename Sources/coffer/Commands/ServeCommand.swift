@@ -27,6 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try Self.serverBuilder(configuration)
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: false)
         let logger = Logger(label: "coffer")
+        for warning in configuration.warnings { logger.warning("\(warning)") }
         let settings = try await ProcessEnvironment.settings(for: configuration, logger: logger)
         let database = Database(settings: configuration.database, logger: logger)
         // Start-up checks on one connection, so an unreachable database fails fast.
