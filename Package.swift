@@ -81,6 +81,8 @@ let package = Package(
             ]
         ),
         .target(name: "CLibFuzzer"),
+        // Process hygiene the C library offers and Swift cannot call (prctl is variadic).
+        .target(name: "CCofferProcess"),
         .executableTarget(
             name: "coffer-fuzz",
             dependencies: ["CofferFuzzing", "CLibFuzzer"]
@@ -100,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "coffer",
             dependencies: [
-                "CofferCore", "CofferHTTP", "CofferKeys", "CofferStore",
+                "CofferCore", "CofferHTTP", "CofferKeys", "CofferStore", "CCofferProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

@@ -28,6 +28,7 @@ struct CofferCommand: AsyncParsableCommand {
     /// connection and its database connection share threads instead of handing every
     /// await over between two thread pools, then runs the command.
     static func main() {
+        ProcessHygiene.apply()
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         Task {
             await run()

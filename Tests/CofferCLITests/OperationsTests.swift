@@ -188,3 +188,32 @@ import Testing
         }
     }
 }
+
+/// Process hygiene (issue 19, point 7): a running `coffer serve` shows no secret in its
+/// environment and writes no core file.
+@Suite struct ProcessHygieneTests {
+    @Test func aServingProcessHidesItsSecretsAndDumpsNoCore() async throws {
+        try await withCLI { cli in
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let server = try ServeProcess(cli: cli)
+            defer { server.cleanUp() }
+            try await server.waitUntilHealthy()
+            let pid = server.process.processIdentifier
+            let environ = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))
+            let text = String(decoding: environ, as: UTF8.self)
+            let readable = text.contains("COFFER_HTTP_PORT=")
+            #expect(readable, "the environment could not be read at all")
+            let key = TestKeys.environmentValue(cli.key)
+            for (name, secret) in [("the root key", String(key.prefix(64))), ("the database URL", cli.database.url)] {
+                // A Bool, so a failure prints no part of the environment.
+                let shown = text.contains(secret)
+                #expect(!shown, "/proc/\(pid)/environ shows \(name)")
+            }
+            let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+            let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }.map(String.init) ?? ""
+            #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
+            // The server still works from its copy of the configuration.
+            #expect(try await server.request("GET", "/readyz").status == 200)
+        }
+    }
+}

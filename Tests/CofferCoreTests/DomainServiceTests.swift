@@ -1,4 +1,4 @@
-import CofferCore
+@testable import CofferCore
 import CofferCrypto
 import CofferKeys
 @_spi(Testing) import CofferStore
@@ -243,6 +243,19 @@ extension APIKeyServiceTests {
             }
             try await revocations.refresh(from: fixture.database, logger: DomainFixture.logger)
             #expect(try tokens.verify(issued.token).apiKeyID == key.record.id)
+        }
+    }
+}
+
+extension KeyLifecycleTests {
+    /// A key-encryption key erased by `rotate --rewrap` leaves this replica's memory too
+    /// (issue 19, point 7): the unwrapped-key cache keeps only what the keyring needs.
+    @Test func anErasedKeyEncryptionKeyIsForgotten() async throws {
+        try await DomainFixture.with { fixture, _ in
+            #expect(fixture.services.keys.hierarchy.unwrapped.versions == [1])
+            let result = try await fixture.services.keys.rotate(rewrap: true)
+            #expect(result.erasedKEKs == [1])
+            #expect(fixture.services.keys.hierarchy.unwrapped.versions == [2])
         }
     }
 }

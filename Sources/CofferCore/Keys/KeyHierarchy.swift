@@ -24,7 +24,7 @@ public struct KeyHierarchy: Sendable {
     private let keys: KeyRepository
     /// Key-encryption keys already unwrapped, by version: a key's material never changes
     /// (a root migration rewraps the same bytes), so each version costs one unwrap per process.
-    private let unwrapped = KEKCache()
+    let unwrapped = KEKCache()
     private let logger: Logger
 
     public init(root: any RootKeyProvider, previous: (any RootKeyProvider)? = nil, logger: Logger) {
@@ -122,6 +122,8 @@ public struct KeyHierarchy: Sendable {
                 purpose: purpose, version: UInt32(row.version), key: SymmetricKey(data: raw), isActive: row.state == .active
             ))
         }
+        // What is erased or rewrapped away leaves this replica's memory too.
+        self.unwrapped.keep(only: Set(unwrapped.keys))
         let activeKEK = keks.last(where: { $0.state == .active && unwrapped[$0.version] != nil })?.version
         return Keyring(
             dataKeys: dataKeys,
@@ -171,4 +173,7 @@ final class KEKCache: Sendable {
 
     func get(_ version: Int32) -> SymmetricKey? { keys.withLock { $0[version] } }
     func set(_ version: Int32, _ key: SymmetricKey) { keys.withLock { $0[version] = key } }
+    /// Forgets every version but `versions`.
+    func keep(only versions: Set<Int32>) { keys.withLock { $0 = $0.filter { versions.contains($0.key) } } }
+    var versions: Set<Int32> { keys.withLock { Set($0.keys) } }
 }

@@ -32,7 +32,7 @@ struct KMSCommand: AsyncParsableCommand {
 
         /// Posts `body` to the key's operation and returns the JSON answer.
         func call(_ operation: String, body: [String: String]) async throws -> [String: Any] {
-            let environment = ProcessInfo.processInfo.environment
+            let environment = ProcessEnvironment.variables
             guard let token = environment["COFFER_TOKEN"], !token.isEmpty else {
                 throw CommandFailure(code: ExitStatus.invalidConfiguration,
                                      message: "COFFER_TOKEN is not set; get a token from POST /api/v1/auth/token with an API key")

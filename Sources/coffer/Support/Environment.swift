@@ -12,7 +12,9 @@ struct RootKey: Sendable {
 
 /// The process environment, read once at the edge and passed to the libraries.
 enum ProcessEnvironment {
-    static var variables: [String: String] { ProcessInfo.processInfo.environment }
+    /// The environment as the process started with it, read once (``ProcessHygiene`` then
+    /// wipes the secret variables from the process's own environment).
+    static let variables: [String: String] = ProcessInfo.processInfo.environment
 
     static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
