@@ -31,5 +31,6 @@ public enum CofferMigrations {
         Migration("0003_key_lifecycle.sql", PackageResources._003_key_lifecycle_sql),
         Migration("0004_kms_keys.sql", PackageResources._004_kms_keys_sql),
         Migration("0005_data_path.sql", PackageResources._005_data_path_sql),
+        Migration("0006_autoattach_audit.sql", PackageResources._006_autoattach_audit_sql),
     ]
 }

@@ -38,4 +38,19 @@ import Testing
             #expect(try await fixture.request(.get, "/api/v1/stacks", token: token).status == .ok)
         }
     }
+
+    /// Auto-attachment is a trust decision: the audit row of a runtime-config read names each
+    /// automatically attached context and the stack labels that attached it.
+    @Test func theAuditOfARuntimeConfigReadNamesTheLabelsThatAutoAttached() async throws {
+        try await HTTPFixture.with { fixture in
+            let writer = try await fixture.token(.write)
+            #expect(try await fixture.request(.post, "/api/v1/stacks", token: writer, json: ["id": "app", "name": "App", "labels": ["team-a", "prod"]]).status == .created)
+            #expect(try await fixture.request(.post, "/api/v1/contexts", token: writer, json: ["id": "shared-db", "name": "DB", "labels": ["autoattach:team-a"]]).status == .created)
+            #expect(try await fixture.request(.post, "/api/v1/contexts", token: writer, json: ["id": "everything", "name": "All", "labels": ["autoattach:*"]]).status == .created)
+            #expect(try await fixture.request(.post, "/api/v1/contexts", token: writer, json: ["id": "other", "name": "Other", "labels": ["autoattach:team-b"]]).status == .created)
+            #expect(try await fixture.request(.get, "/api/v1/stacks/app/runtime-config", token: try await fixture.token(.worker)).status == .ok)
+            let events = try await fixture.request(.get, "/api/v1/audit-events?action=runtime_config.read", token: try await fixture.token(.admin))
+            #expect(events.items.first?["detail"] as? String == "contexts=2 auto=everything:*,shared-db:team-a", "\(events.text)")
+        }
+    }
 }
