@@ -259,3 +259,55 @@ extension KeyLifecycleTests {
         }
     }
 }
+
+/// Races and moves (issue 19, point 8).
+@Suite struct SpaceRaceTests {
+    /// A space deletion in progress (it holds the tree lock) makes a concurrent key
+    /// creation wait, then fail: the key can never be bound to a space that is gone.
+    @Test func anAPIKeyCannotBeCreatedIntoASpaceBeingDeleted() async throws {
+        try await DomainFixture.with { fixture, testDatabase in
+            let admin = DomainFixture.principal(.admin)
+            _ = try await fixture.services.spaces.create(SpaceInput(id: "doomed", name: "Doomed", parent: "root", description: ""), by: admin)
+            let created = try await testDatabase.withConnection { connection -> Result<String, any Error> in
+                let logger = DomainFixture.logger
+                try await connection.query("BEGIN", logger: logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(7102318001)", logger: logger)
+                let creation = Task { () -> Result<String, any Error> in
+                    do {
+                        return .success(try await fixture.services.apiKeys.create(name: "late", space: "doomed", role: .read).record.id)
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                try await connection.query("DELETE FROM spaces WHERE id = 'doomed'", logger: logger)
+                try await connection.query("COMMIT", logger: logger)
+                return await creation.value
+            }
+            if case .success = created { Issue.record("a key was created into a space deleted meanwhile") }
+            if case .failure(let error as CofferError) = created { #expect(error.code == .unknownSpace) }
+            let orphans = try await testDatabase.withConnection { connection in
+                try await connection.query("SELECT count(*) FROM api_keys k WHERE NOT EXISTS (SELECT 1 FROM spaces s WHERE s.id = k.space)",
+                                           logger: DomainFixture.logger).collect().first!.decode(Int.self)
+            }
+            #expect(orphans == 0)
+        }
+    }
+
+    /// The command line lists and revokes every key, one bound to a space that is gone too.
+    @Test func theCommandLineListsAndRevokesAKeyWhoseSpaceIsGone() async throws {
+        try await DomainFixture.with { fixture, testDatabase in
+            let admin = DomainFixture.principal(.admin)
+            _ = try await fixture.services.spaces.create(SpaceInput(id: "old", name: "Old", parent: "root", description: ""), by: admin)
+            let key = try await fixture.services.apiKeys.create(name: "stray", space: "old", role: .read)
+            try await testDatabase.withConnection { connection in
+                try await connection.query("DELETE FROM spaces WHERE id = 'old'", logger: DomainFixture.logger)
+            }
+            #expect(try await fixture.services.apiKeys.list().items.contains { $0.id == key.record.id })
+            try await fixture.services.apiKeys.revoke(id: key.record.id)
+            #expect(try await fixture.services.apiKeys.list().items.first { $0.id == key.record.id }?.revokedAt != nil)
+            // An admin token of the root space still sees only keys of spaces in its tree.
+            #expect(try await !fixture.services.apiKeys.list(by: admin).items.contains { $0.id == key.record.id })
+        }
+    }
+}

@@ -54,3 +54,25 @@ import Testing
         }
     }
 }
+
+extension SecurityRouteTests {
+    /// Moving a space keeps every explicit attachment valid, as moving a stack does.
+    @Test func aSpaceMoveThatWouldStrandAnAttachmentIsRefused() async throws {
+        try await HTTPFixture.with { fixture in
+            let root = try await fixture.token(.admin)
+            let writer = try await fixture.token(.write)
+            for (id, parent) in [("team-a", "root"), ("team-b", "root"), ("team-a-dev", "team-a")] {
+                #expect(try await fixture.request(.post, "/api/v1/spaces", token: root, json: ["id": id, "name": id, "parent": parent]).status == .created)
+            }
+            #expect(try await fixture.request(.post, "/api/v1/contexts", token: writer, json: ["id": "shared", "name": "Shared", "space": "team-a"]).status == .created)
+            #expect(try await fixture.request(.post, "/api/v1/stacks", token: writer, json: ["id": "app", "name": "App", "space": "team-a-dev"]).status == .created)
+            #expect(try await fixture.request(.put, "/api/v1/stacks/app/contexts/shared", token: writer, json: ["priority": 0]).status == .ok)
+            let refused = try await fixture.request(.patch, "/api/v1/spaces/team-a-dev", token: root, json: ["parent": "team-b"])
+            #expect(refused.status == .conflict, "\(refused.text)")
+            #expect(try await fixture.request(.get, "/api/v1/spaces/team-a-dev", token: root).json["parent"] as? String == "team-a")
+            // Once detached, the move is allowed.
+            #expect(try await fixture.request(.delete, "/api/v1/stacks/app/contexts/shared", token: writer).status == .noContent)
+            #expect(try await fixture.request(.patch, "/api/v1/spaces/team-a-dev", token: root, json: ["parent": "team-b"]).status == .ok)
+        }
+    }
+}

@@ -16,6 +16,7 @@ public struct APIKeyService: Sendable {
     private let database: Database
     private let repository: APIKeyRepository
     private let owners: OwnerRepository
+    private let spaces: SpaceRepository
     private let audit: AuditLog
     private let access: AccessControl
     private let logger: Logger
@@ -26,6 +27,7 @@ public struct APIKeyService: Sendable {
         self.database = database
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
+        self.spaces = SpaceRepository(logger: logger)
         self.audit = AuditLog(database: database, logger: logger)
         self.access = AccessControl(audit: audit)
         self.revocations = revocations
@@ -41,8 +43,11 @@ public struct APIKeyService: Sendable {
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
         let record = APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret))
-        let (repository, owners, audit) = (self.repository, self.owners, self.audit)
+        let (repository, owners, spaces, audit) = (self.repository, self.owners, self.spaces, self.audit)
         try await database.transaction { session in
+            // Serialised with space moves and deletions (which take the same lock), so a key
+            // can never be created into a space being deleted.
+            try await spaces.lockTree(on: session)
             guard try await owners.spaceSubtree(of: principal.space, on: session).contains(space) else {
                 throw CofferError.unknownSpace("space `\(space)` does not exist")
             }
@@ -107,7 +112,8 @@ public struct APIKeyService: Sendable {
         }
         let (repository, owners) = (self.repository, self.owners)
         let rows = try await database.withSession { [after] session in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            // The command line sees every key, a key bound to a space that is gone included.
+            let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
             return try await repository.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
         return Page(rows: rows, limit: limit, key: { "\($0.createdAt.timeIntervalSince1970) \($0.id)" })
@@ -119,7 +125,7 @@ public struct APIKeyService: Sendable {
         try await access.require(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
         let (repository, owners, audit) = (self.repository, self.owners, self.audit)
         let revoked = try await database.transaction { session -> Bool in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
             guard let space = try await repository.revoke(id: id, spaces: reach, on: session) else { return false }
             try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: space, by: principal, on: session)
             return true

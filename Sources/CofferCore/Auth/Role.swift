@@ -60,6 +60,9 @@ public struct Principal: Sendable, Equatable {
     /// An operator at the command line: `admin` on `root`, audited as `cli`.
     public static let commandLine = Principal(apiKeyID: "cli", space: "root", role: .admin, tokenID: "", expiresAt: .max)
 
+    /// The operator at the command line (no token is ever issued without a `jti`).
+    public var isCommandLine: Bool { apiKeyID == "cli" && tokenID.isEmpty && expiresAt == .max }
+
     /// Coffer's own background work (automatic rotation, destruction jobs), audited as `system`.
     public static let system = Principal(apiKeyID: "system", space: "root", role: .admin, tokenID: "", expiresAt: .max)
 

@@ -37,6 +37,7 @@ public struct SpaceService: Sendable {
     private let database: Database
     private let spaces: SpaceRepository
     private let owners: OwnerRepository
+    private let attachments: AttachmentRepository
     private let audit: AuditLog
     private let access: AccessControl
 
@@ -44,6 +45,7 @@ public struct SpaceService: Sendable {
         self.database = database
         self.spaces = SpaceRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
+        self.attachments = AttachmentRepository(logger: logger)
         self.audit = audit
         self.access = AccessControl(audit: audit)
     }
@@ -96,7 +98,7 @@ public struct SpaceService: Sendable {
         try await access.require(principal, .admin, action: "space.update", resource: "space:\(id)", space: id)
         let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a space") }
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
-        let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
+        let (spaces, owners, attachments, audit) = (self.spaces, self.owners, self.attachments, self.audit)
         return try await database.transaction { session in
             try await spaces.lockTree(on: session)
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
@@ -117,6 +119,11 @@ public struct SpaceService: Sendable {
             if let description = patch.description { space.description = description }
             space.updatedAt = Date()
             try await spaces.update(space, on: session)
+            // A move keeps every explicit attachment valid, as moving a stack does: a context
+            // must stay in its stack's space or above it (the transaction rolls back).
+            if patch.parent != nil, let stranded = try await attachments.strandedAttachment(on: session) {
+                throw CofferError.conflict("moving space `\(id)` would leave context `\(stranded.context)` attached to stack `\(stranded.stack)` from outside its space and the spaces above it; detach it first")
+            }
             try await audit.record("space.update", resource: "space:\(id)", space: id, by: principal, on: session)
             return space
         }

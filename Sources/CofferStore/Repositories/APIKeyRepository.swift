@@ -75,12 +75,13 @@ public struct APIKeyRepository: Sendable {
         ))
     }
 
-    /// Keys bound to one of `spaces`, newest first, after the key `after` in that order.
-    public func list(spaces: [String], after: (Date, String)?, limit: Int, on session: StoreSession) async throws -> [APIKeyRecord] {
+    /// Keys bound to one of `spaces` (any key, whatever its space, when nil), newest first,
+    /// after the key `after` in that order.
+    public func list(spaces: [String]?, after: (Date, String)?, limit: Int, on session: StoreSession) async throws -> [APIKeyRecord] {
         try await records(session.query(
             """
             SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys
-            WHERE space = ANY(\(spaces))
+            WHERE (\(spaces)::text[] IS NULL OR space = ANY(\(spaces)))
               AND (\(after?.0)::timestamptz IS NULL OR (created_at, id) < (\(after?.0), \(after?.1 ?? "")))
             ORDER BY created_at DESC, id DESC LIMIT \(limit)
             """,

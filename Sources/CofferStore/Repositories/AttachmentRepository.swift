@@ -57,4 +57,30 @@ public struct AttachmentRepository: Sendable {
         }
         return result
     }
+
+    /// An explicit attachment whose context no longer lies in its stack's space or above
+    /// it (after a space moved in this transaction), as (stack id, context id); nil if
+    /// every attachment is still valid.
+    public func strandedAttachment(on session: StoreSession) async throws -> (stack: String, context: String)? {
+        let rows = try await session.query(
+            """
+            WITH RECURSIVE up(space, ancestor, depth) AS (
+                SELECT id, id, 0 FROM spaces
+                UNION ALL
+                SELECT up.space, s.parent, up.depth + 1 FROM up JOIN spaces s ON s.id = up.ancestor
+                WHERE s.parent IS NOT NULL AND up.depth < 1000
+            )
+            SELECT st.id, ct.id
+            FROM stack_context_attachments a
+            JOIN config_owners st ON st.uuid = a.stack_uuid
+            JOIN config_owners ct ON ct.uuid = a.context_uuid
+            WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.space = st.space AND up.ancestor = ct.space)
+            ORDER BY st.id, ct.id
+            LIMIT 1
+            """,
+            logger: logger
+        )
+        for try await (stack, context) in rows.decode((String, String).self) { return (stack, context) }
+        return nil
+    }
 }
