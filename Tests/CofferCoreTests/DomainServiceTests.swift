@@ -88,7 +88,9 @@ import Testing
         try await DomainFixture.with { fixture, _ in
             let keys = fixture.services.apiKeys
             let created = try await keys.create(name: "ci", space: "root", role: .worker)
-            #expect(try await keys.authenticate(id: created.record.id, secret: created.secret).id == created.record.id)
+            // Values bound first, so a failure prints no secret.
+            let authenticated = try await keys.authenticate(id: created.record.id, secret: created.secret).id
+            #expect(authenticated == created.record.id)
             do {
                 _ = try await keys.authenticate(id: created.record.id, secret: created.secret + "x")
                 Issue.record("a wrong secret authenticated")
@@ -233,7 +235,8 @@ extension APIKeyServiceTests {
                 #expect(error.code == .unavailable)
             }
             try await revocations.refresh(from: fixture.database, logger: DomainFixture.logger)
-            #expect(try tokens.verify(issued.token).apiKeyID == key.record.id)  // now cached, too
+            let accepted = try tokens.verify(issued.token).apiKeyID  // now cached, too
+            #expect(accepted == key.record.id)
             try await Task.sleep(for: .milliseconds(600))
             do {
                 _ = try tokens.verify(issued.token)
@@ -242,7 +245,8 @@ extension APIKeyServiceTests {
                 #expect(error.code == .unavailable)
             }
             try await revocations.refresh(from: fixture.database, logger: DomainFixture.logger)
-            #expect(try tokens.verify(issued.token).apiKeyID == key.record.id)
+            let acceptedAgain = try tokens.verify(issued.token).apiKeyID
+            #expect(acceptedAgain == key.record.id)
         }
     }
 }

@@ -1,4 +1,4 @@
-import CofferCore
+@testable import CofferCore
 import CofferCrypto
 import CofferKeys
 import CofferStore
@@ -153,6 +153,29 @@ import Testing
         // The checks are not vacuous: Coffer's own shape passes, with or without `typ`.
         #expect(throws: Never.self) { try self.service().verify(try self.forge(header: self.header, claims: good, sign: sign)) }
         #expect(throws: Never.self) { try self.service().verify(try self.forge(header: #"{"alg":"RS256","kid":"\#(kid)"}"#, claims: good, sign: sign)) }
+    }
+
+    /// A full cache drops its least recently used tokens, not everything: a flood of fresh
+    /// tokens cannot make every client pay an RSA verification again.
+    @Test func aFullCacheEvictsTheLeastRecentlyUsedTokens() async throws {
+        let tokens = TokenService(signer: root, issuer: "coffer", audience: "coffer-api", lifetime: 600, cacheLimit: 10)
+        var issued: [String] = []
+        for index in 0..<10 {
+            let key = APIKeyRecord(id: "ak_\(index)", name: "t", space: "root", role: "read", secretHash: [])
+            issued.append(try await tokens.issue(for: key).token)
+            _ = try tokens.verify(issued[index])
+        }
+        _ = try tokens.verify(issued[0])  // now the most recently used
+        let late = try await tokens.issue(for: APIKeyRecord(id: "ak_late", name: "t", space: "root", role: "read", secretHash: []))
+        _ = try tokens.verify(late.token)
+        // Bools, so a failure prints no token.
+        let (touchedKept, oldestGone, lateKept) = (tokens.cache.contains(issued[0]), !tokens.cache.contains(issued[1]), tokens.cache.contains(late.token))
+        let restKept = issued[2...].allSatisfy { tokens.cache.contains($0) }
+        #expect(tokens.cache.count == 10)
+        #expect(touchedKept, "the token used last was evicted")
+        #expect(oldestGone, "the least recently used token stayed")
+        #expect(lateKept)
+        #expect(restKept)
     }
 
     @Test func jwksPublishesTheSigningKeyByThumbprint() {

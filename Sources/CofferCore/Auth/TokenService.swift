@@ -30,10 +30,9 @@ public final class TokenService: Sendable {
     private let lifetime: Int
     /// Tolerated clock difference between replicas for `nbf` and `iat`.
     private let leeway: Int64 = 30
-    private let cache: Mutex<[String: Principal]> = Mutex([:])
+    let cache: VerifiedTokenCache
     /// Keys whose tokens are refused even before they expire.
     private let revocations: RevocationList?
-    private static let cacheLimit = 50_000
     /// Bearer token verifications and the time spent in them (monotonic clock), so the
     /// share of authentication in the cost of a request can be read off `/metrics`.
     private let verifications = Atomic<UInt64>(0)
@@ -44,9 +43,11 @@ public final class TokenService: Sendable {
     ///   - additionalVerificationKeys: older public keys whose tokens may still be valid.
     ///   - lifetime: seconds from issue to expiry.
     ///   - revocations: revoked API keys, whose tokens are refused.
+    ///   - cacheLimit: verified tokens kept (least recently used ones go first).
     public init(signer: any TokenSigner, additionalVerificationKeys: [RSAPublicKey] = [], issuer: String, audience: String, lifetime: Int,
-                revocations: RevocationList? = nil) {
+                revocations: RevocationList? = nil, cacheLimit: Int = 50_000) {
         self.signer = signer
+        self.cache = VerifiedTokenCache(limit: cacheLimit)
         self.revocations = revocations
         var keys: [String: RSAPublicKey] = [:]
         for key in [signer.publicKey] + additionalVerificationKeys { keys[key.jwkThumbprint] = key }
@@ -123,21 +124,15 @@ public final class TokenService: Sendable {
 
     private func verifyCaching(_ token: String, now: Date) throws -> Principal {
         let nowSeconds = Int64(now.timeIntervalSince1970)
-        if let cached = cache.withLock({ $0[token] }) {
+        if let cached = cache.principal(of: token) {
             guard cached.expiresAt > nowSeconds else {
-                cache.withLock { _ = $0.removeValue(forKey: token) }
+                cache.remove(token)
                 throw CofferError.tokenExpired("the token has expired")
             }
             return cached
         }
         let principal = try verifyUncached(token, now: nowSeconds)
-        cache.withLock { cache in
-            if cache.count >= Self.cacheLimit {
-                cache = cache.filter { $0.value.expiresAt > nowSeconds }
-                if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
-            }
-            cache[token] = principal
-        }
+        cache.insert(token, principal, now: nowSeconds)
         return principal
     }
 
