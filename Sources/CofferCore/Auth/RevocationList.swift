@@ -25,16 +25,20 @@ public final class RevocationList: Sendable {
     private let lastRefresh = Mutex<ContinuousClock.Instant?>(nil)
     /// How long the list may go without a refresh before tokens are refused.
     public let staleAfter: Duration
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
-    public init(staleAfter: Duration = RevocationList.defaultStaleAfter) {
+    /// - Parameter clock: the time now (tests move it by hand).
+    public init(staleAfter: Duration = RevocationList.defaultStaleAfter,
+                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.staleAfter = staleAfter
+        self.clock = clock
     }
 
     /// Whether the list was refreshed within ``staleAfter``: only then may tokens be
     /// accepted on it.
     public var isCurrent: Bool {
         guard let last = lastRefresh.withLock({ $0 }) else { return false }
-        return ContinuousClock.now - last <= staleAfter
+        return clock() - last <= staleAfter
     }
 
     public func contains(_ apiKeyID: String) -> Bool {
@@ -47,7 +51,7 @@ public final class RevocationList: Sendable {
 
     /// Loads every revoked id the first time, then those revoked since the last refresh.
     public func refresh(from database: Database, logger: Logger) async throws {
-        let started = ContinuousClock.now
+        let started = clock()
         let since = state.withLock { $0.syncedUntil }.map { $0.addingTimeInterval(-Self.overlap) }
         let repository = APIKeyRepository(logger: logger)
         let (ids, now) = try await database.withSession { try await repository.revoked(since: since, on: $0) }
