@@ -31,14 +31,10 @@ public struct AccessControl: Sendable {
 
     /// Lets `principal` on if it is an admin key on the root space (the key lifecycle).
     public func requireRootAdmin(_ principal: Principal, action: String, resource: String) async throws {
-        do {
-            try principal.require(.admin)
-            guard principal.space == "root" else {
-                throw CofferError.forbidden("key lifecycle needs an admin key on the root space")
-            }
-        } catch {
+        try await require(principal, .admin, action: action, resource: resource, space: "root")
+        guard principal.space == "root" else {
             await audit.recordDenied(action, resource: resource, space: "root", by: principal)
-            throw error
+            throw CofferError.forbidden("key lifecycle needs an admin key on the root space")
         }
     }
 }

@@ -61,7 +61,7 @@ public struct Principal: Sendable, Equatable {
     public static let commandLine = Principal(apiKeyID: "cli", space: "root", role: .admin, tokenID: "", expiresAt: .max)
 
     /// The operator at the command line (no token is ever issued without a `jti`).
-    public var isCommandLine: Bool { apiKeyID == "cli" && tokenID.isEmpty && expiresAt == .max }
+    public var isCommandLine: Bool { self == .commandLine }
 
     /// Coffer's own background work (automatic rotation, destruction jobs), audited as `system`.
     public static let system = Principal(apiKeyID: "system", space: "root", role: .admin, tokenID: "", expiresAt: .max)

@@ -37,14 +37,9 @@ public final class Metrics: Sendable {
 
     /// Records a duration in a histogram family.
     public func observe(_ family: MetricFamily, _ labels: [String], seconds: Double) {
-        let key = SeriesKey(name: family.name, labels: labels)
-        let histogram = histograms.withLock { histograms in
-            if let found = histograms[key] { return found }
-            let made = registry.makeValueHistogram(descriptor: family.descriptor, labels: pairs(family, labels), buckets: Self.latencyBuckets)
-            histograms[key] = made
-            return made
-        }
-        histogram.record(seconds)
+        Self.series(family, labels, in: histograms) {
+            registry.makeValueHistogram(descriptor: family.descriptor, labels: pairs(family, labels), buckets: Self.latencyBuckets)
+        }.record(seconds)
     }
 
     /// Brings a counter up to `total`, a running count kept elsewhere (read at scrape time).
@@ -98,11 +93,18 @@ public final class Metrics: Sendable {
     }
 
     private func counter(_ family: MetricFamily, _ labels: [String]) -> Counter {
+        Self.series(family, labels, in: counters) { registry.makeCounter(descriptor: family.descriptor, labels: pairs(family, labels)) }
+    }
+
+    /// The series of `family` with `labels` from `table`, made (and registered) the first time.
+    private static func series<Series>(
+        _ family: MetricFamily, _ labels: [String], in table: borrowing Mutex<[SeriesKey: Series]>, make: () -> Series
+    ) -> Series {
         let key = SeriesKey(name: family.name, labels: labels)
-        return counters.withLock { counters in
-            if let found = counters[key] { return found }
-            let made = registry.makeCounter(descriptor: family.descriptor, labels: pairs(family, labels))
-            counters[key] = made
+        return table.withLock { table in
+            if let found = table[key] { return found }
+            let made = make()
+            table[key] = made
             return made
         }
     }

@@ -121,8 +121,11 @@ public struct SpaceRepository: Sendable {
     }
 
     /// Locks the space rows against concurrent moves and deletes for this transaction.
+    /// The transaction advisory lock that serialises changes to the space tree.
+    public static let treeLockKey: Int64 = 7102318001
+
     public func lockTree(on session: StoreSession) async throws {
-        try await session.query("SELECT pg_advisory_xact_lock(7102318001)", logger: logger)
+        try await session.query("SELECT pg_advisory_xact_lock(\(Self.treeLockKey))", logger: logger)
     }
 
     private func records(_ rows: PostgresRowSequence) async throws -> [SpaceRecord] {
