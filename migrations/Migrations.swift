@@ -32,5 +32,6 @@ public enum CofferMigrations {
         Migration("0004_kms_keys.sql", PackageResources._004_kms_keys_sql),
         Migration("0005_data_path.sql", PackageResources._005_data_path_sql),
         Migration("0006_autoattach_audit.sql", PackageResources._006_autoattach_audit_sql),
+        Migration("0007_element_bound.sql", PackageResources._007_element_bound_sql),
     ]
 }

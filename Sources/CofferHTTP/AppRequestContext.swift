@@ -1,23 +1,32 @@
 import CofferCore
 import Hummingbird
+import NIOCore
 
 /// The request context of Coffer's routes: Hummingbird's core storage plus the caller
 /// once the auth middleware has verified its token.
-public struct AppRequestContext: RequestContext {
+public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by ``AuthMiddleware`` on every `/api/v1` route but token issuance.
     public var principal: Principal?
     /// Set by ``RequestLogMiddleware``: the caller's `X-Request-Id` if well-formed, else a new one.
     public var requestID: String
+    /// The peer of the connection (a proxy's, behind one); nil in in-process tests.
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
         self.principal = nil
         self.requestID = ""
     }
 
     /// CONTRACT §3: a request body is at most 4 MiB.
     public var maxUploadSize: Int { 4 * 1024 * 1024 }
+
+    /// The client address token requests are throttled by: the peer's IP address.
+    var clientAddress: String {
+        remoteAddress?.ipAddress ?? "unknown"
+    }
 
     /// The verified caller; a route behind ``AuthMiddleware`` always has one.
     func requirePrincipal() throws -> Principal {

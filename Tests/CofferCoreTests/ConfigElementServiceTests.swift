@@ -26,7 +26,7 @@ import Testing
             )
             #expect(created)
             #expect(fileView.checksum == Hex.encode(Array(SHA256Hasher.hash(file))))
-            let listed = try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
+            let listed = try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read)).items
             #expect(listed.map(\.id) == ["PLAIN", "SECRET", "conf/app.ini"])
             #expect(listed[0].value == "visible")
             #expect(listed[1].value == nil)

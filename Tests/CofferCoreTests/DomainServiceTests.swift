@@ -31,7 +31,7 @@ import Testing
                 #expect(error.code == .rootKeyMismatch)
             }
             let services = try await CofferServices.build(CofferSettings(root: root), database: database, logger: DomainFixture.logger)
-            #expect(services.backgroundWork.count == 2)
+            #expect(services.backgroundWork.count == 3)  // revocation refresh, key maintenance, refusal flusher
             #expect(try await services.keys.list().contains { $0.id == "kek-v1" && $0.state == .active })
         }
     }
@@ -214,7 +214,7 @@ extension APIKeyServiceTests {
             #expect(views.first { $0.id == "kek-v1" }?.state == .retired)
             #expect(views.first { $0.id == "kek-v2" }?.state == .active)
             try await fixture.set(.stack, "app", "B", "after")
-            let values = try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read))
+            let values = try await fixture.services.elements.listElements(.stack, ownerID: "app", by: DomainFixture.principal(.read)).items
             #expect(values.map(\.value) == ["before", "after"])
         }
     }

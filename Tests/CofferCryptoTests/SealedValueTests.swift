@@ -113,3 +113,28 @@ import Testing
         #expect(String(decoding: AssociatedData.dataKey(purpose: "database", version: 12), as: UTF8.self) == "coffer/dek/database/12")
     }
 }
+
+/// Temporary copies of key material are zeroed once a `SymmetricKey` holds them.
+@Suite struct SecretMemoryTests {
+    @Test func zeroOverwritesEveryByteAndKeepsTheCount() {
+        var bytes = [UInt8](repeating: 0xa5, count: 32)
+        SecretMemory.zero(&bytes)
+        #expect(bytes == [UInt8](repeating: 0, count: 32))
+    }
+
+    /// `using` hands the body the bytes unchanged and passes its error on. (That it zeroes
+    /// them afterwards is not observable from Swift without reading freed memory; it calls
+    /// ``SecretMemory/zero(_:)``, held above.)
+    @Test func usingHandsOverTheBytesAndPassesErrorsOn() throws {
+        struct Refused: Error {}
+        let seen = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 1)
+        defer { seen.deallocate() }
+        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
+        let made = SecretMemory.using(key) { bytes in
+            bytes.withUnsafeBytes { seen.copyMemory(from: $0) }
+            return SymmetricKey(data: bytes)
+        }
+        #expect(made.withUnsafeBytes { Array($0) } == Array(seen))
+        #expect(throws: Refused.self) { try SecretMemory.using([1, 2, 3]) { _ in throw Refused() } }
+    }
+}

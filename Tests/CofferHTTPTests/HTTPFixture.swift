@@ -21,7 +21,7 @@ struct HTTPFixture: Sendable {
 
     /// Migrates a fresh database with the primary test key, then drives the application
     /// `coffer serve` runs (the same builder, background work included) in-process.
-    static func with(_ body: @escaping @Sendable (HTTPFixture) async throws -> Void) async throws {
+    static func with(limits: CofferLimits = CofferLimits(), _ body: @escaping @Sendable (HTTPFixture) async throws -> Void) async throws {
         try await withTestDatabase { testDatabase in
             let root = RSARootKey(privateKey: TestKeys.primary)
             let database = Database(settings: testDatabase.settings, logger: logger)
@@ -31,7 +31,7 @@ struct HTTPFixture: Sendable {
             let services: CofferServices
             do {
                 _ = try await Migrator(root: root, logger: logger).run(on: setup)
-                services = try await CofferServices.build(CofferSettings(root: root, destructionBatchSize: 7), database: database, checkingOn: setup, logger: logger)
+                services = try await CofferServices.build(CofferSettings(root: root, destructionBatchSize: 7, limits: limits), database: database, checkingOn: setup, logger: logger)
                 await setup.close()
             } catch {
                 await setup.close()
@@ -63,6 +63,7 @@ struct HTTPFixture: Sendable {
         let status: HTTPResponse.Status
         let body: Data
         var requestID: String? = nil
+        var headers = HTTPFields()
         var text: String { String(decoding: body, as: UTF8.self) }
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
         var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
@@ -84,7 +85,8 @@ struct HTTPFixture: Sendable {
             body = ByteBuffer(bytes: rawBody)
         }
         return try await client.execute(uri: uri, method: method, headers: headers, body: body) { response in
-            Reply(status: response.status, body: Data(buffer: response.body), requestID: response.headers[HTTPField.Name("X-Request-Id")!])
+            Reply(status: response.status, body: Data(buffer: response.body), requestID: response.headers[HTTPField.Name("X-Request-Id")!],
+                  headers: response.headers)
         }
     }
 }

@@ -4,17 +4,22 @@ import Logging
 
 /// Writes the audit trail. A successful action records its event on the connection of
 /// its own transaction, so the action and its event commit or fail together. A refused
-/// action records a `denied` event on its own, best effort.
+/// action records a `denied` event on its own, best effort; identical refusals that repeat
+/// within a window are gathered into one event (``RefusalAggregator``) when `refusals` is
+/// set, as it is in every serving process.
 public struct AuditLog: Sendable {
     private let database: Database
     private let repository: AuditRepository
     private let owners: OwnerRepository
     private let logger: Logger
+    /// Gathers repeated refusals; nil writes every refusal on its own.
+    public let refusals: RefusalAggregator?
 
-    public init(database: Database, logger: Logger) {
+    public init(database: Database, refusals: RefusalAggregator? = nil, logger: Logger) {
         self.database = database
         self.repository = AuditRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
+        self.refusals = refusals
         self.logger = logger
     }
 
@@ -29,7 +34,18 @@ public struct AuditLog: Sendable {
     /// Records a refused action in a transaction of its own. Never throws: the caller is
     /// about to report the refusal, which matters more than its record.
     public func recordDenied(_ action: String, resource: String, space: String?, by principal: Principal, detail: String = "") async {
-        await recordOnItsOwn(event(action, resource: resource, space: space, principal: principal, outcome: .denied, detail: detail))
+        let event = event(action, resource: resource, space: space, principal: principal, outcome: .denied, detail: detail)
+        guard refusals?.admit(event) ?? true else { return }
+        await recordOnItsOwn(event)
+    }
+
+    /// Writes one event for each window of repeated refusals that has ended (every window
+    /// with `all`, at shutdown). Returns how many events it wrote.
+    @discardableResult
+    public func flushRefusals(all: Bool = false) async -> Int {
+        guard let summaries = refusals?.drain(all: all), !summaries.isEmpty else { return 0 }
+        for summary in summaries { await recordOnItsOwn(summary) }
+        return summaries.count
     }
 
     /// Records an action that was allowed but failed, in a transaction of its own; never throws.

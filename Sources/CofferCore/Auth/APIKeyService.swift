@@ -20,16 +20,22 @@ public struct APIKeyService: Sendable {
     private let audit: AuditLog
     private let access: AccessControl
     private let logger: Logger
+    /// Bounds token requests per client address and per key id.
+    private let throttle: TokenThrottle
     /// Revoked keys, refused by token verification on this replica at once.
     public let revocations: RevocationList
 
-    public init(database: Database, revocations: RevocationList = RevocationList(), logger: Logger) {
+    public init(
+        database: Database, revocations: RevocationList = RevocationList(), audit: AuditLog? = nil,
+        throttle: TokenThrottle = TokenThrottle(limits: CofferLimits()), logger: Logger
+    ) {
         self.database = database
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.spaces = SpaceRepository(logger: logger)
-        self.audit = AuditLog(database: database, logger: logger)
-        self.access = AccessControl(audit: audit)
+        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.throttle = throttle
+        self.access = AccessControl(audit: self.audit)
         self.revocations = revocations
         self.logger = logger
     }
@@ -75,7 +81,18 @@ public struct APIKeyService: Sendable {
     /// Exchanges an API key for a token, audited as `token.issue` (or `denied`). The event
     /// is written before the token is signed: no token leaves without its record (and a
     /// signature that fails is recorded as a `failure` of the same action).
-    public func issueToken(id: String, secret: String, tokens: TokenService, requestID: String) async throws -> TokenService.Issued {
+    /// A request over the throttle of ``TokenThrottle`` is refused before any database
+    /// work, with `too_many_requests` and the seconds to wait; its refusal is audited
+    /// (gathered with the ones that repeat it).
+    public func issueToken(id: String, secret: String, address: String = "unknown", tokens: TokenService, requestID: String) async throws -> TokenService.Issued {
+        let shownID = Self.isWellFormedID(id) ? id : "(malformed)"
+        if let refusal = throttle.check(address: address, keyID: shownID) {
+            let anonymous = Principal(apiKeyID: "anonymous", space: "", role: .read, tokenID: "", expiresAt: 0, requestID: requestID)
+            await audit.recordDenied("token.issue", resource: "api_key:\(shownID)", space: nil, by: anonymous, detail: "throttled \(refusal.bound)")
+            throw CofferError.tooManyRequests(
+                "too many token requests; retry in \(refusal.retryAfter) s (limit \(refusal.bound))", retryAfter: refusal.retryAfter
+            )
+        }
         let repository = self.repository
         let secretHash = Self.hash(secret)
         // One statement: the key's check and the audit row together.
@@ -84,7 +101,6 @@ public struct APIKeyService: Sendable {
         }
         guard let key else {
             // An id that is not shaped like one is not recorded: it may be a pasted secret.
-            let shownID = Self.isWellFormedID(id) ? id : "(malformed)"
             let anonymous = Principal(apiKeyID: "anonymous", space: "", role: .read, tokenID: "", expiresAt: 0, requestID: requestID)
             await audit.recordDenied("token.issue", resource: "api_key:\(shownID)", space: nil, by: anonymous)
             throw CofferError.invalidCredentials("the API key id or secret is wrong, or the key is revoked")

@@ -4,21 +4,23 @@ import Foundation
 
 /// Config element history: every version kept sealed, listed, and restorable.
 extension ConfigElementService {
-    /// A page of an element's versions, newest first. Write-only versions show no value.
+    /// A page of an element's versions, newest first, bounded by ``CofferLimits/maxPageBytes``
+    /// of stored values as ``listElements(_:ownerID:limit:cursor:by:)`` is. Write-only
+    /// versions show no value, and theirs is not read.
     public func versions(
         _ kind: OwnerKind, ownerID: String, configID: String, limit: Int, cursor: String?, by principal: Principal
     ) async throws -> Page<ConfigVersionView> {
         try principal.require(.read)
         let before = try Pagination.key(of: cursor) { Int32($0) }
-        let (owners, elements) = (self.owners, self.elements)
+        let (owners, elements, maxBytes) = (self.owners, self.elements, limits.maxPageBytes)
         let (owner, rows) = try await database.withSession { [before] session in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
             guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) > 0 else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
             }
-            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: Pagination.rowsToRead(for: limit), on: session))
+            return (owner, try await elements.versions(ownerID: owner.uuid, configID: configID, before: before, limit: limit, maxBytes: maxBytes, on: session))
         }
-        let page = Page(rows: rows, limit: limit, key: { String($0.version) })
+        let page = Page(items: rows.rows, more: rows.more, key: { String($0.version) })
         return try await withFreshKeys { try page.map { row in
             ConfigVersionView(
                 version: Int(row.version), type: try ConfigElementType.of(row),
@@ -39,8 +41,12 @@ extension ConfigElementService {
             throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
         }
         let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
+        let maxElements = limits.maxElementsPerOwner
         return try await withFreshKeys { try await self.database.transaction { session in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            // Restoring a deleted element creates it again: it counts against the bound. The
+            // count lock comes before the element lock, in the order writes take them.
+            try await elements.lockElementCount(ownerID: owner.uuid, on: session)
             try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
             guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: session) else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
@@ -50,6 +56,9 @@ extension ConfigElementService {
             let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
             try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: session)
             let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: session)
+            if current == nil, try await elements.count(ownerID: owner.uuid, on: session) >= maxElements {
+                throw Self.tooManyElements(kind, ownerID, maxElements)
+            }
             let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) + 1
             let now = Date()
             let record = ConfigElementRecord(

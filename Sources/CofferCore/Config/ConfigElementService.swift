@@ -44,7 +44,7 @@ public struct ConfigElementService: ConfigServing {
                 let write = ElementWrite(
                     kind: kind, ownerID: ownerID, ownerUUID: uuid, configID: configID, type: input.type.rawValue,
                     writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
-                    checksum: checksum, description: input.description
+                    checksum: checksum, description: input.description, maxElements: limits.maxElementsPerOwner
                 )
                 let outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
                 let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
@@ -58,6 +58,8 @@ public struct ConfigElementService: ConfigServing {
                     continue
                 case .staleKey:
                     throw StaleKeyring()
+                case .tooManyElements:
+                    throw Self.tooManyElements(kind, ownerID, limits.maxElementsPerOwner)
                 case .unchanged(_, let version, let createdAt, let updatedAt):
                     stored = (version, createdAt, updatedAt, false)
                 case .written(_, let version, let createdAt, let updatedAt, let created):
@@ -76,16 +78,23 @@ public struct ConfigElementService: ConfigServing {
         }
     }
 
-    /// The current elements of a stack or context; write-only values are withheld.
-    public func listElements(_ kind: OwnerKind, ownerID: String, by principal: Principal) async throws -> [ConfigElementView] {
+    /// A page of the current elements of a stack or context, by config id: at most `limit`,
+    /// and no more than ``CofferLimits/maxPageBytes`` of stored values (a page that would
+    /// read more ends early, with a cursor). Write-only values are neither read nor opened.
+    public func listElements(
+        _ kind: OwnerKind, ownerID: String, limit: Int = 500, cursor: String? = nil, by principal: Principal
+    ) async throws -> Page<ConfigElementView> {
         try principal.require(.read)
-        let (owners, elements) = (self.owners, self.elements)
-        let (owner, rows) = try await database.withSession { session in
+        let after = try Pagination.key(of: cursor)
+        let (owners, elements, maxBytes) = (self.owners, self.elements, limits.maxPageBytes)
+        let (owner, page) = try await database.withSession { session in
             let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
-            return (owner, try await elements.elements(of: [owner.uuid], on: session))
+            return (owner, try await elements.elements(ownerID: owner.uuid, after: after, limit: limit, maxBytes: maxBytes, on: session))
         }
         return try await withFreshKeys {
-            try rows.map { row in try Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid)) }
+            try Page(items: page.rows, more: page.more, key: \.configID).map { row in
+                try Self.view(row, value: row.writeOnly ? nil : try render(row, owner: owner.uuid))
+            }
         }
     }
 

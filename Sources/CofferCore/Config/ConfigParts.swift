@@ -20,9 +20,11 @@ struct ConfigParts: Sendable {
     /// Confirms inside each write that the sealing key is still active, and reloads the
     /// keyring when another process rotated it. Nil in tests of the services alone.
     let lifecycle: KeyLifecycle?
+    /// Elements per owner and bytes per page.
+    let limits: CofferLimits
     let logger: Logger
 
-    init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle?, logger: Logger) {
+    init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle?, audit: AuditLog? = nil, limits: CofferLimits = CofferLimits(), logger: Logger) {
         self.database = database
         self.keyring = keyring
         self.lifecycle = lifecycle
@@ -30,8 +32,9 @@ struct ConfigParts: Sendable {
         self.spaces = SpaceRepository(logger: logger)
         self.elements = ConfigElementRepository(logger: logger)
         self.attachments = AttachmentRepository(logger: logger)
-        self.audit = AuditLog(database: database, logger: logger)
-        self.access = AccessControl(audit: audit)
+        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.limits = limits
+        self.access = AccessControl(audit: self.audit)
         self.logger = logger
     }
 }
@@ -52,6 +55,7 @@ extension ConfigServing {
     var access: AccessControl { parts.access }
     var ownerHints: OwnerUUIDHints { parts.ownerHints }
     var lifecycle: KeyLifecycle? { parts.lifecycle }
+    var limits: CofferLimits { parts.limits }
     var logger: Logger { parts.logger }
 
 
@@ -92,6 +96,10 @@ extension ConfigServing {
             throw notFound(kind, id)
         }
         return owner
+    }
+
+    static func tooManyElements(_ kind: OwnerKind, _ id: String, _ limit: Int) -> CofferError {
+        CofferError.tooManyElements("\(kind.rawValue) `\(id)` already holds \(limit) config elements, the most allowed (COFFER_MAX_ELEMENTS_PER_OWNER)")
     }
 
     static func notFound(_ kind: OwnerKind, _ id: String) -> CofferError {

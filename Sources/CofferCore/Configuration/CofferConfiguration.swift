@@ -45,6 +45,8 @@ public struct CofferConfiguration: Sendable {
     public var dataKeyRotationPeriod: Int?
     public var logLevel: Logger.Level = .info
     public var logFormat: LogFormat
+    /// Throttles and bounds (`COFFER_TOKEN_RATE_*`, `COFFER_MAX_*`, `COFFER_AUDIT_REFUSAL_WINDOW`).
+    public var limits: CofferLimits
 
     /// The longest token lifetime accepted.
     public static let maximumTokenLifetime = 24 * 3600
@@ -92,6 +94,7 @@ public struct CofferConfiguration: Sendable {
             }
             self.dataKeyRotationPeriod = seconds
         }
+        self.limits = try CofferLimits(environment: environment)
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError("LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical")
@@ -223,6 +226,7 @@ public struct CofferConfiguration: Sendable {
         lines.append(("listen", "\(httpHost):\(httpPort)\(tlsCertificateFile == nil ? "" : " (https)")"))
         lines.append(("jwt", "iss=\(jwtIssuer) aud=\(jwtAudience) ttl=\(tokenLifetime)s"))
         lines.append(("log", "\(logLevel.rawValue) \(logFormat.rawValue)"))
+        lines.append(("limits", limits.summary))
         return lines
     }
 }

@@ -101,6 +101,12 @@ extension CofferError.Code {
     public static let invalidMinDecryptionVersion = Self("invalid_min_decryption_version", .unprocessable)
     /// A KMS ciphertext that does not open under its key with the given context.
     public static let decryptionFailed = Self("decryption_failed", .unprocessable)
+    /// A config write that would give a stack or context more elements than
+    /// `COFFER_MAX_ELEMENTS_PER_OWNER` allows.
+    public static let tooManyElements = Self("too_many_elements", .conflict)
+    /// A token request over `COFFER_TOKEN_RATE_PER_ADDRESS` or `COFFER_TOKEN_RATE_PER_KEY`;
+    /// `Retry-After` says when to ask again.
+    public static let tooManyRequests = Self("too_many_requests", .tooManyRequests)
     /// Coffer cannot serve the request now (not ready, shutting down); retry later.
     public static let unavailable = Self("unavailable", .unavailable)
     /// The database is unreachable or did not answer in time; retry later.
@@ -171,6 +177,8 @@ extension CofferError {
     public static func keyVersionBelowMinimum(_ message: String) -> CofferError { CofferError(.keyVersionBelowMinimum, message) }
     public static func invalidMinDecryptionVersion(_ message: String) -> CofferError { CofferError(.invalidMinDecryptionVersion, message) }
     public static func decryptionFailed(_ message: String) -> CofferError { CofferError(.decryptionFailed, message) }
+    public static func tooManyElements(_ message: String) -> CofferError { CofferError(.tooManyElements, message) }
+    public static func tooManyRequests(_ message: String, retryAfter: Int) -> CofferError { CofferError(.tooManyRequests, message, retryAfter: retryAfter) }
     public static func unavailable(_ message: String) -> CofferError { CofferError(.unavailable, message) }
     public static func databaseUnavailable(_ message: String) -> CofferError { CofferError(.databaseUnavailable, message) }
     public static func databaseReadOnly(_ message: String) -> CofferError { CofferError(.databaseReadOnly, message) }

@@ -14,6 +14,7 @@ public struct CofferError: Error, Hashable, CustomStringConvertible, Sendable {
         case tooLarge
         case unsupportedMediaType
         case unprocessable
+        case tooManyRequests
         case unavailable
         case rootKeyMismatch
         case internalFailure
@@ -35,10 +36,13 @@ public struct CofferError: Error, Hashable, CustomStringConvertible, Sendable {
 
     public let code: Code
     public let message: String
+    /// Seconds after which a refused request may succeed (`Retry-After`), when known.
+    public let retryAfter: Int?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var kind: Kind { code.kind }

@@ -25,15 +25,15 @@ public struct KMSService: Sendable {
     let access: AccessControl
     let logger: Logger
 
-    public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, logger: Logger) {
+    public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, audit: AuditLog? = nil, logger: Logger) {
         self.database = database
         self.keyring = keyring
         self.lifecycle = lifecycle
         self.keys = KMSKeyRepository(logger: logger)
         self.keyLifecycle = KeyLifecycleRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
-        self.audit = AuditLog(database: database, logger: logger)
-        self.access = AccessControl(audit: audit)
+        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: self.audit)
         self.logger = logger
     }
 

@@ -53,8 +53,15 @@ public struct KeyHierarchy: Sendable {
 
         var kek = [UInt8](repeating: 0, count: 32)
         kek.withUnsafeMutableBytes { SystemRandomNumberGenerator.fill($0) }
-        let wrapped = try await root.wrap(kek)
         let kekKey = SymmetricKey(data: kek)
+        let wrapped: [UInt8]
+        do {
+            wrapped = try await root.wrap(kek)
+            SecretMemory.zero(&kek)
+        } catch {
+            SecretMemory.zero(&kek)
+            throw error
+        }
         let kekVersion: UInt32 = 1
 
         let keys = self.keys
@@ -67,7 +74,7 @@ public struct KeyHierarchy: Sendable {
                 let dataKey = SymmetricKey(size: .bits256)
                 let sealed = try dataKey.withUnsafeBytes { bytes in
                     try SealedValue.seal(
-                        Array(bytes), key: kekKey, keyVersion: kekVersion,
+                        bytes, key: kekKey, keyVersion: kekVersion,
                         associatedData: AssociatedData.dataKey(purpose: purpose.rawValue, version: 1)
                     )
                 }
@@ -114,13 +121,11 @@ public struct KeyHierarchy: Sendable {
                 throw CofferError.keyMissing("data key \(row.purpose) v\(row.version) names key-encryption key v\(row.kekVersion), which has no material")
             }
             let sealed = try SealedValue(bytes: sealedBytes)
-            let raw = try sealed.open(
+            let key = SecretMemory.using(try sealed.open(
                 key: kekKey, version: UInt32(row.kekVersion),
                 associatedData: AssociatedData.dataKey(purpose: row.purpose, version: UInt32(row.version))
-            )
-            dataKeys.append(Keyring.DataKey(
-                purpose: purpose, version: UInt32(row.version), key: SymmetricKey(data: raw), isActive: row.state == .active
-            ))
+            )) { SymmetricKey(data: $0) }
+            dataKeys.append(Keyring.DataKey(purpose: purpose, version: UInt32(row.version), key: key, isActive: row.state == .active))
         }
         // What is erased or rewrapped away leaves this replica's memory too.
         self.unwrapped.keep(only: Set(unwrapped.keys))
@@ -154,12 +159,13 @@ public struct KeyHierarchy: Sendable {
         guard let root = roots.first(where: { kek.rootType == $0.rootType.rawValue && kek.rootKeyID == $0.rootKeyID }) else {
             throw mismatch(kek)
         }
-        let raw: [UInt8]
+        var raw: [UInt8]
         do {
             raw = try await root.unwrap(wrapped)
         } catch let error as RootKeyError where error.code == .wrongKey {
             throw mismatch(kek)
         }
+        defer { SecretMemory.zero(&raw) }
         guard raw.count == 32 else {
             throw CofferError.rootKeyMismatch("the stored key-encryption key v\(kek.version) did not unwrap to a 256-bit key")
         }

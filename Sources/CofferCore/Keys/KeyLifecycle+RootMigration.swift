@@ -22,7 +22,9 @@ extension KeyLifecycle {
                     continue
                 }
                 let material = try await hierarchy.unwrap(kek)
-                let wrapped = try await root.wrap(material.withUnsafeBytes { Array($0) })
+                var raw = material.withUnsafeBytes { Array($0) }
+                defer { SecretMemory.zero(&raw) }
+                let wrapped = try await root.wrap(raw)
                 try await lifecycle.rewrapKeyEncryptionKey(
                     version: kek.version, rootType: root.rootType.rawValue, rootKeyID: root.rootKeyID, wrappedKey: wrapped, on: session
                 )

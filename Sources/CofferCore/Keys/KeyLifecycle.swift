@@ -25,14 +25,14 @@ public final class KeyLifecycle: Sendable {
     /// - Parameter loadedGeneration: the key generation `keyring` was loaded at, so the
     ///   first ``reloadIfChanged()`` does not load it again; nil to reload on first poll.
     public init(database: Database, hierarchy: KeyHierarchy, keyring: Keyring, loadedGeneration: Int64? = nil,
-                batchSize: Int = 500, batchPause: Duration = .zero, logger: Logger) {
+                batchSize: Int = 500, batchPause: Duration = .zero, audit: AuditLog? = nil, logger: Logger) {
         self.database = database
         self.hierarchy = hierarchy
         self.keyring = keyring
         self.keys = KeyRepository(logger: logger)
         self.lifecycle = KeyLifecycleRepository(logger: logger)
-        self.audit = AuditLog(database: database, logger: logger)
-        self.access = AccessControl(audit: audit)
+        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.access = AccessControl(audit: self.audit)
         self.batchSize = batchSize
         self.batchPause = batchPause
         self.logger = logger
@@ -77,8 +77,15 @@ public final class KeyLifecycle: Sendable {
         try await authorize(principal, action: "keys.rotate")
         var kek = [UInt8](repeating: 0, count: 32)
         kek.withUnsafeMutableBytes { SystemRandomNumberGenerator.fill($0) }
-        let wrapped = try await hierarchy.root.wrap(kek)
         let newKEK = SymmetricKey(data: kek)
+        let wrapped: [UInt8]
+        do {
+            wrapped = try await hierarchy.root.wrap(kek)
+            SecretMemory.zero(&kek)
+        } catch {
+            SecretMemory.zero(&kek)
+            throw error
+        }
         let (keys, lifecycle, hierarchy, audit, root) = (self.keys, self.lifecycle, self.hierarchy, self.audit, hierarchy.root)
         let result = try await database.transaction { session -> RotationResult in
             try await lifecycle.lockKeyChanges(on: session)
@@ -107,8 +114,8 @@ public final class KeyLifecycle: Sendable {
             if rewrap {
                 for dek in deks where dek.sealedKey != nil && dek.kekVersion != version {
                     guard let oldKEK = keks.first(where: { $0.version == dek.kekVersion }) else { continue }
-                    let raw = try await Self.openDataKey(dek, under: hierarchy.keyEncryptionKey(oldKEK))
-                    let sealed = try Self.sealDataKey(SymmetricKey(data: raw), purpose: dek.purpose, version: dek.version, under: newKEK, kekVersion: version)
+                    let key = SecretMemory.using(try await Self.openDataKey(dek, under: hierarchy.keyEncryptionKey(oldKEK))) { SymmetricKey(data: $0) }
+                    let sealed = try Self.sealDataKey(key, purpose: dek.purpose, version: dek.version, under: newKEK, kekVersion: version)
                     try await lifecycle.rewrapDataKey(purpose: dek.purpose, version: dek.version, kekVersion: version, sealedKey: sealed, on: session)
                     rewrapped += 1
                 }
@@ -250,7 +257,7 @@ public final class KeyLifecycle: Sendable {
 
     static func sealDataKey(_ key: SymmetricKey, purpose: String, version: Int32, under kek: SymmetricKey, kekVersion: Int32) throws -> [UInt8] {
         try key.withUnsafeBytes { bytes in
-            try SealedValue.seal(Array(bytes), key: kek, keyVersion: UInt32(kekVersion),
+            try SealedValue.seal(bytes, key: kek, keyVersion: UInt32(kekVersion),
                                  associatedData: AssociatedData.dataKey(purpose: purpose, version: UInt32(version))).bytes
         }
     }

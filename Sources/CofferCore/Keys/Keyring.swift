@@ -83,7 +83,7 @@ public final class Keyring: Sendable {
     public func sealKMSKey(_ material: SymmetricKey, keyID: UUID, version: UInt32) throws -> (kekVersion: UInt32, sealed: [UInt8]) {
         let (kekVersion, kek) = try activeKeyEncryptionKey()
         let sealed = try material.withUnsafeBytes { bytes in
-            try SealedValue.seal(Array(bytes), key: kek, keyVersion: kekVersion, associatedData: AssociatedData.kmsKey(keyID: keyID, version: version))
+            try SealedValue.seal(bytes, key: kek, keyVersion: kekVersion, associatedData: AssociatedData.kmsKey(keyID: keyID, version: version))
         }
         return (kekVersion, sealed.bytes)
     }
@@ -95,7 +95,9 @@ public final class Keyring: Sendable {
         guard let kek = state.withLock({ $0.keyEncryptionKeys[sealed.keyVersion] }) else {
             throw SealError(.unknownKeyVersion, "key-encryption key version \(sealed.keyVersion) is not loaded")
         }
-        return SymmetricKey(data: try sealed.open(key: kek, version: sealed.keyVersion, associatedData: AssociatedData.kmsKey(keyID: keyID, version: version)))
+        return SecretMemory.using(try sealed.open(key: kek, version: sealed.keyVersion, associatedData: AssociatedData.kmsKey(keyID: keyID, version: version))) {
+            SymmetricKey(data: $0)
+        }
     }
 
     /// Seals a value under the active data key of `purpose`.

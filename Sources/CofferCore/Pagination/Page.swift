@@ -20,16 +20,15 @@ public struct Page<Item: Sendable>: Sendable {
         self.init(items: items, nextCursor: rows.count > limit ? items.last.map { Pagination.cursor(key($0)) } : nil)
     }
 
+    /// A page of `items` read by a bounded statement that said whether `more` follow: a
+    /// cursor to the key of the last item if so.
+    init(items: [Item], more: Bool, key: (Item) -> String) {
+        self.init(items: items, nextCursor: more ? items.last.map { Pagination.cursor(key($0)) } : nil)
+    }
+
     /// The same page with each item transformed (the cursor stays).
     func map<Other>(_ transform: (Item) throws -> Other) rethrows -> Page<Other> {
         Page<Other>(items: try items.map(transform), nextCursor: nextCursor)
-    }
-
-    /// One page of an in-memory list ordered by the string at `id`.
-    public static func slice(_ all: [Item], id: KeyPath<Item, String>, limit: Int, cursor: String?) throws -> Page {
-        let after = try Pagination.key(of: cursor)
-        let remaining = after.map { after in all.filter { $0[keyPath: id] > after } } ?? all
-        return Page(rows: remaining, limit: limit, key: { $0[keyPath: id] })
     }
 }
 

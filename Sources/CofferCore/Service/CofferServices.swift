@@ -48,9 +48,11 @@ public struct CofferServices: Sendable {
     }
 
     private init(settings: CofferSettings, database: Database, migrator: Migrator, keyring: Keyring, generation: Int64, revocations: RevocationList, logger: Logger) {
+        // One audit trail for every service, so repeated refusals are gathered across them.
+        let audit = AuditLog(database: database, refusals: RefusalAggregator(window: settings.limits.refusalWindow), logger: logger)
         let keys = KeyLifecycle(
             database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, loadedGeneration: generation,
-            batchSize: settings.destructionBatchSize, batchPause: settings.destructionBatchPause, logger: logger
+            batchSize: settings.destructionBatchSize, batchPause: settings.destructionBatchPause, audit: audit, logger: logger
         )
         self.settings = settings
         self.logger = logger
@@ -62,24 +64,28 @@ public struct CofferServices: Sendable {
             signer: settings.root, additionalVerificationKeys: settings.previousVerificationKeys, issuer: settings.issuer,
             audience: settings.audience, lifetime: settings.tokenLifetime, revocations: revocations
         )
-        self.apiKeys = APIKeyService(database: database, revocations: revocations, logger: logger)
-        let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, logger: logger)
+        self.apiKeys = APIKeyService(
+            database: database, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
+        )
+        let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, audit: audit, limits: settings.limits, logger: logger)
         self.owners = OwnerService(parts: config)
         self.elements = ConfigElementService(parts: config)
         self.attachments = AttachmentService(parts: config)
         self.runtimeConfig = RuntimeConfigResolver(parts: config)
-        self.audit = AuditLog(database: database, logger: logger)
+        self.audit = audit
         self.spaces = SpaceService(database: database, audit: audit, logger: logger)
-        self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, logger: logger)
+        self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, audit: audit, logger: logger)
         self.kmsCallCounts = settings.kmsCallCounts
     }
 
     /// What a serving replica runs beside its HTTP server: the revocation refresh and the
-    /// key maintenance (keyring reloads, destruction jobs, data key rotation).
+    /// key maintenance (keyring reloads, destruction jobs, data key rotation) and the
+    /// writing of gathered refusals.
     public var backgroundWork: [any Service] {
         [
             RevocationPoller(revocations: revocations, database: database, logger: logger),
             KeyMaintenance(lifecycle: keys, rotationPeriod: settings.dataKeyRotationPeriod, logger: logger),
+            RefusalFlusher(audit: audit),
         ]
     }
 
@@ -107,12 +113,14 @@ public struct CofferSettings: Sendable {
     /// Seconds after which a data key version is rotated; nil never.
     public var dataKeyRotationPeriod: Int?
     public var kmsCallCounts: (@Sendable () -> [String: Int])?
+    /// Throttles and bounds (defaults unless the environment sets them).
+    public var limits: CofferLimits
 
     public init(
         root: any RootKeyProvider & TokenSigner, previousRoot: (any RootKeyProvider)? = nil, previousVerificationKeys: [RSAPublicKey] = [],
         issuer: String = "coffer", audience: String = "coffer-api", tokenLifetime: Int = 3600,
         destructionBatchSize: Int = 500, destructionBatchPause: Duration = .zero, dataKeyRotationPeriod: Int? = nil,
-        kmsCallCounts: (@Sendable () -> [String: Int])? = nil
+        kmsCallCounts: (@Sendable () -> [String: Int])? = nil, limits: CofferLimits = CofferLimits()
     ) {
         self.root = root
         self.previousRoot = previousRoot
@@ -124,5 +132,6 @@ public struct CofferSettings: Sendable {
         self.destructionBatchPause = destructionBatchPause
         self.dataKeyRotationPeriod = dataKeyRotationPeriod
         self.kmsCallCounts = kmsCallCounts
+        self.limits = limits
     }
 }

@@ -21,7 +21,9 @@ struct ErrorMiddleware: RouterMiddleware {
             if status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(String(describing: error))", "status": "\(status.code)"])
             }
-            return ErrorBody.response(status: status, error: domainError)
+            var response = ErrorBody.response(status: status, error: domainError)
+            if let seconds = domainError.retryAfter { response.headers[.retryAfter] = String(seconds) }
+            return response
         }
     }
 
@@ -63,6 +65,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case .tooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
         case .unprocessable: .unprocessableContent
+        case .tooManyRequests: .tooManyRequests
         case .unavailable: .serviceUnavailable
         case .rootKeyMismatch, .internalFailure: .internalServerError
         }
@@ -80,6 +83,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case 413: .tooLarge
         case 415: .unsupportedMediaType
         case 422: .unprocessable
+        case 429: .tooManyRequests
         case 503: .unavailable
         default: status.code >= 500 ? .internalError : .invalidRequest
         }

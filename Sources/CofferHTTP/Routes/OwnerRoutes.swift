@@ -61,8 +61,9 @@ struct OwnerRoutes {
         }
         group.get(":id/config") { request, context in
             let (limit, cursor) = try Pagination.parse(request)
-            let views = try await services.elements.listElements(kind, ownerID: context.parameters.require("id"), by: context.requirePrincipal())
-            let page = try Page.slice(views, id: \.id, limit: limit, cursor: cursor)
+            let page = try await services.elements.listElements(
+                kind, ownerID: context.parameters.require("id"), limit: limit, cursor: cursor, by: context.requirePrincipal()
+            )
             return ListResponse(items: page.items.map(ConfigElementResponse.init), nextCursor: page.nextCursor)
         }
         group.get(":id/config/:configId") { _, context in

@@ -33,7 +33,8 @@ struct SystemRoutes {
         router.post("/api/v1/auth/token") { request, context in
             let body = try await request.decodeStrict(as: TokenRequest.self, context: context)
             let issued = try await services.apiKeys.issueToken(
-                id: body.apiKeyID, secret: body.apiKeySecret, tokens: services.tokens, requestID: context.requestID
+                id: body.apiKeyID, secret: body.apiKeySecret, address: context.clientAddress, tokens: services.tokens,
+                requestID: context.requestID
             )
             services.metrics.increment(.tokensIssued)
             context.logger.info("token issued", metadata: ["api_key": "\(body.apiKeyID)"])

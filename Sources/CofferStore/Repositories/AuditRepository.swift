@@ -84,7 +84,8 @@ public struct AuditRepository: Sendable {
         )
     }
 
-    /// Events matching `filter`, newest first.
+    /// Events matching `filter`, newest first. An event of no space by no space's caller (a
+    /// refused token request of an unknown caller) belongs to the root space.
     public func list(_ filter: AuditFilter, limit: Int, on session: StoreSession) async throws -> [AuditRecord] {
         var resourceExact: String?
         var resourcePrefix: String?
@@ -95,7 +96,8 @@ public struct AuditRepository: Sendable {
             """
             SELECT id, occurred_at, actor, actor_space, action, resource, space, request_id, outcome, detail
             FROM audit_events
-            WHERE (space = ANY(\(filter.spaces)) OR (space IS NULL AND actor_space = ANY(\(filter.spaces))))
+            WHERE (space = ANY(\(filter.spaces)) OR (space IS NULL AND actor_space = ANY(\(filter.spaces)))
+                   OR (space IS NULL AND coalesce(actor_space, '') = '' AND 'root' = ANY(\(filter.spaces))))
               AND (\(filter.actor)::text IS NULL OR actor = \(filter.actor))
               AND (\(filter.action)::text IS NULL OR action = \(filter.action))
               AND (\(resourceExact)::text IS NULL OR resource = \(resourceExact))

@@ -40,9 +40,11 @@ public struct ElementWrite: Sendable {
     public var dekVersion: Int32
     public var checksum: String
     public var description: String
+    /// A new element is refused when its owner already holds this many.
+    public var maxElements: Int
 
     public init(kind: OwnerKind, ownerID: String, ownerUUID: UUID?, configID: String, type: String, writeOnly: Bool,
-                sealedValue: [UInt8], dekVersion: Int32, checksum: String, description: String) {
+                sealedValue: [UInt8], dekVersion: Int32, checksum: String, description: String, maxElements: Int) {
         self.kind = kind
         self.ownerID = ownerID
         self.ownerUUID = ownerUUID
@@ -53,6 +55,7 @@ public struct ElementWrite: Sendable {
         self.dekVersion = dekVersion
         self.checksum = checksum
         self.description = description
+        self.maxElements = maxElements
     }
 }
 
@@ -64,6 +67,8 @@ public enum ElementWriteOutcome: Sendable, Equatable {
     case ownerChanged(uuid: UUID)
     /// The data key version is no longer active: reload the keys and seal again.
     case staleKey
+    /// The element is new and its owner already holds `maxElements`; nothing written.
+    case tooManyElements
     /// The element already held exactly this; audited, no new version.
     case unchanged(space: String, version: Int32, createdAt: Date, updatedAt: Date)
     /// Stored as `version`; `created` when the element is new.
@@ -111,7 +116,7 @@ extension ConfigElementRepository {
         // A write is acknowledged only once it has committed.
         switch outcome {
         case .written, .unchanged: try await session.confirmCommitted()
-        case .notFound, .ownerChanged, .staleKey: break
+        case .notFound, .ownerChanged, .staleKey, .tooManyElements: break
         }
         return outcome
     }
@@ -129,6 +134,8 @@ extension ConfigElementRepository {
                 outcome = .ownerChanged(uuid: uuid)
             case "stale_key":
                 outcome = .staleKey
+            case "too_many_elements":
+                outcome = .tooManyElements
             case "unchanged", "written":
                 guard let ownerSpace, let version, let createdAt, let updatedAt, let created else {
                     throw StoreError(.failed, "coffer_put_config_element answered \(status) with missing fields")
@@ -172,10 +179,10 @@ struct RuntimeConfigStatement: PostgresPreparedStatement {
 
 /// The statement behind ``ConfigElementRepository/write(_:reachFrom:by:on:)``.
 struct PutElementStatement: PostgresPreparedStatement {
-    static let name = "coffer_put_config_element_v1"
+    static let name = "coffer_put_config_element_v2"
     static let sql = """
         SELECT status, owner_uuid, owner_space, version, created_at, updated_at, created
-        FROM coffer_put_config_element($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        FROM coffer_put_config_element_bounded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         """
     typealias Row = (String, UUID?, String?, Int32?, Date?, Date?, Bool?)
 
@@ -199,6 +206,7 @@ struct PutElementStatement: PostgresPreparedStatement {
         bindings.append(actor.actor)
         bindings.append(actor.actorSpace)
         bindings.append(actor.requestID)
+        bindings.append(Int32(clamping: write.maxElements))
         return bindings
     }
 

@@ -139,17 +139,72 @@ public struct ConfigElementRepository: Sendable {
         return try rows.first?.decode(Int32.self) ?? 0
     }
 
-    /// Versions of an element, newest first, older than `before` if given.
-    public func versions(ownerID: UUID, configID: String, before: Int32?, limit: Int, on session: StoreSession) async throws -> [ConfigElementRecord] {
-        try await versionRecords(session.query(
+    /// At most `limit` versions of an element, newest first, older than `before` if given,
+    /// whose sealed values add up to at most `maxBytes` (the first always comes); `more`
+    /// says whether another page follows. The statement itself is bounded: it reads
+    /// `limit + 1` rows and fetches no value past the byte bound, nor any write-only one
+    /// (whose ``ConfigElementRecord/sealedValue`` is empty).
+    public func versions(
+        ownerID: UUID, configID: String, before: Int32?, limit: Int, maxBytes: Int, on session: StoreSession
+    ) async throws -> (rows: [ConfigElementRecord], more: Bool) {
+        try await boundedPage(session.query(
             """
-            SELECT owner_id, config_id, type, write_only, sealed_value, dek_version, checksum, description, version, author, created_at, created_at
-            FROM config_element_versions
-            WHERE owner_id = \(ownerID) AND config_id = \(configID) AND version < \(before ?? Int32.max)
-            ORDER BY version DESC LIMIT \(limit)
+            SELECT owner_id, config_id, type, write_only, CASE WHEN write_only OR NOT fits THEN NULL ELSE sealed_value END,
+                   dek_version, checksum, description, version, author, created_at, created_at, fits
+            FROM (
+                SELECT h.*, (row_number() OVER w = 1
+                             OR sum(CASE WHEN h.write_only THEN 0 ELSE octet_length(h.sealed_value) END) OVER w <= \(maxBytes)) AS fits
+                FROM config_element_versions h
+                WHERE h.owner_id = \(ownerID) AND h.config_id = \(configID) AND h.version < \(before ?? Int32.max)
+                WINDOW w AS (ORDER BY h.version DESC)
+                ORDER BY h.version DESC LIMIT \(limit + 1)
+            ) page
+            ORDER BY version DESC
             """,
             logger: logger
-        ))
+        ), limit: limit)
+    }
+
+    /// At most `limit` current elements of an owner by config id, after `after` if given,
+    /// bounded by `maxBytes` of sealed values as ``versions(ownerID:configID:before:limit:maxBytes:on:)``
+    /// is; write-only values are not fetched.
+    public func elements(
+        ownerID: UUID, after: String?, limit: Int, maxBytes: Int, on session: StoreSession
+    ) async throws -> (rows: [ConfigElementRecord], more: Bool) {
+        try await boundedPage(session.query(
+            """
+            SELECT owner_id, config_id, type, write_only, CASE WHEN write_only OR NOT fits THEN NULL ELSE sealed_value END,
+                   dek_version, checksum, description, version, author, created_at, updated_at, fits
+            FROM (
+                SELECT e.*, (row_number() OVER w = 1
+                             OR sum(CASE WHEN e.write_only THEN 0 ELSE octet_length(e.sealed_value) END) OVER w <= \(maxBytes)) AS fits
+                FROM config_elements e
+                WHERE e.owner_id = \(ownerID) AND e.config_id > \(after ?? "")
+                WINDOW w AS (ORDER BY e.config_id)
+                ORDER BY e.config_id LIMIT \(limit + 1)
+            ) page
+            ORDER BY config_id
+            """,
+            logger: logger
+        ), limit: limit)
+    }
+
+    /// The rows that fit, up to `limit`; more follow if any row was left out.
+    private func boundedPage(_ rows: PostgresRowSequence, limit: Int) async throws -> (rows: [ConfigElementRecord], more: Bool) {
+        var result: [ConfigElementRecord] = []
+        var read = 0
+        for try await row in rows {
+            read += 1
+            let (ownerID, configID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt, fits) =
+                try row.decode((UUID, String, String, Bool, ByteBuffer?, Int32, String, String, Int32, String, Date, Date, Bool).self)
+            guard fits, result.count < limit, read == result.count + 1 else { continue }
+            result.append(ConfigElementRecord(
+                ownerID: ownerID, configID: configID, type: type, writeOnly: writeOnly,
+                sealedValue: sealed.map { Array($0.readableBytesView) } ?? [], dekVersion: dekVersion, checksum: checksum,
+                description: description, version: version, author: author, createdAt: createdAt, updatedAt: updatedAt
+            ))
+        }
+        return (result, read > result.count)
     }
 
     public func version(ownerID: UUID, configID: String, version: Int32, on session: StoreSession) async throws -> ConfigElementRecord? {
@@ -162,12 +217,18 @@ public struct ConfigElementRepository: Sendable {
         )).first
     }
 
-    /// The current values of the given owners, ordered by owner and config id.
-    public func elements(of owners: [UUID], on session: StoreSession) async throws -> [ConfigElementRecord] {
-        try await records(session.query(
-            "SELECT \(unescaped: Self.columns) FROM config_elements WHERE owner_id = ANY(\(owners)) ORDER BY owner_id, config_id",
-            logger: logger
-        ))
+    /// How many elements an owner holds.
+    public func count(ownerID: UUID, on session: StoreSession) async throws -> Int {
+        let rows = try await session.query("SELECT count(*) FROM config_elements WHERE owner_id = \(ownerID)", logger: logger).collect()
+        return Int(try rows.first?.decode(Int64.self) ?? 0)
+    }
+
+    /// Serialises the creation of new elements of one owner (for the element bound); the
+    /// same key as `coffer_put_config_element` takes.
+    public func lockElementCount(ownerID: UUID, on session: StoreSession) async throws {
+        try await session.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(ownerID.uuidString + "/elements"), 7102318))", logger: logger
+        )
     }
 
     /// Deletes the current value (the history stays). Returns false if it did not exist.

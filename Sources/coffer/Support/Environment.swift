@@ -71,7 +71,7 @@ enum ProcessEnvironment {
             tokenLifetime: configuration.tokenLifetime,
             destructionBatchSize: try CofferConfiguration.destructionBatchSize(environment: variables),
             destructionBatchPause: try CofferConfiguration.destructionBatchPause(environment: variables),
-            dataKeyRotationPeriod: configuration.dataKeyRotationPeriod, kmsCallCounts: kmsCallCounts
+            dataKeyRotationPeriod: configuration.dataKeyRotationPeriod, kmsCallCounts: kmsCallCounts, limits: configuration.limits
         )
     }
 

@@ -27,7 +27,7 @@ enum ExitStatus {
             switch error.kind {
             case .rootKeyMismatch: return rootKeyMismatch
             case .invalidInput, .unprocessable: return invalidConfiguration
-            case .unauthorized, .forbidden, .notFound, .notAllowed, .conflict, .tooLarge, .unsupportedMediaType, .unavailable, .internalFailure:
+            case .unauthorized, .forbidden, .notFound, .notAllowed, .conflict, .tooLarge, .unsupportedMediaType, .tooManyRequests, .unavailable, .internalFailure:
                 return unexpected
             }
         case let error as StoreError where error.code == .unavailable: return databaseUnreachable
