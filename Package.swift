@@ -52,7 +52,8 @@ let package = Package(
             resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_domain.sql"), .embedInCode("0003_key_lifecycle.sql"),
                         .embedInCode("0004_kms_keys.sql"), .embedInCode("0005_data_path.sql"),
                         .embedInCode("0006_autoattach_audit.sql"),
-                        .embedInCode("0007_element_bound.sql")]
+                        .embedInCode("0007_element_bound.sql"),
+                        .embedInCode("0008_row_integrity.sql")]
         ),
         .target(
             name: "CofferStore",

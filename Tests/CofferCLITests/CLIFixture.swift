@@ -24,6 +24,15 @@ struct CLI {
         return try await ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: env)
     }
 
+    /// Runs SQL with `psql`, as someone with only database access would; returns its output
+    /// (unaligned, tuples only).
+    @discardableResult
+    func psql(_ sql: String) async throws -> String {
+        let result = try await ProcessRunner.run(try TestEnvironment.pgBin() + "/psql", ["-v", "ON_ERROR_STOP=1", "-qAt", "--dbname", database.url, "-c", sql])
+        guard result.status == 0 else { throw TestFailure("psql failed: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// `pg_dump` of the database as plain SQL, without the `\restrict` lines whose key
     /// recent pg_dump versions draw at random on every run.
     func dump() async throws -> String {

@@ -26,7 +26,7 @@ import Testing
                 ).collect().first!.decode((Int, Int, Int).self)
             }
             #expect(counts.0 == 1)
-            #expect(counts.1 == 2)
+            #expect(counts.1 == 3)  // database, audit, integrity
             #expect(counts.2 == CofferMigrations.all.count)
         }
     }

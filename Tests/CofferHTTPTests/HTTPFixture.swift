@@ -2,7 +2,7 @@ import CofferCore
 import CofferCrypto
 import CofferHTTP
 import CofferKeys
-import CofferStore
+@_spi(Testing) import CofferStore
 import CofferTestSupport
 import Foundation
 import HTTPTypes
@@ -10,6 +10,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import PostgresNIO
 
 /// The real application over a fresh migrated database, driven in-process.
 struct HTTPFixture: Sendable {
@@ -41,6 +42,13 @@ struct HTTPFixture: Sendable {
             try await app.test(.router) { client in
                 try await body(HTTPFixture(client: client, apiKeys: services.apiKeys, keys: services.keys, database: database))
             }
+        }
+    }
+
+    /// The first value of the first row of `sql`, read as an operator with psql would.
+    func scalar<T: PostgresDecodable & Sendable>(_ sql: String, as type: T.Type) async throws -> T {
+        try await database.withConnection { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t")).collect().first!.decode(T.self)
         }
     }
 

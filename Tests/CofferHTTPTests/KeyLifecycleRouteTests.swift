@@ -8,12 +8,6 @@ import Testing
 
 /// Rotation, rewrap and destruction through the API, checked in SQL.
 @Suite struct KeyLifecycleRouteTests {
-    func scalar<T: PostgresDecodable & Sendable>(_ fixture: HTTPFixture, _ sql: String, as type: T.Type) async throws -> T {
-        try await fixture.database.withConnection { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "t")).collect().first!.decode(T.self)
-        }
-    }
-
     @Test func rotateRewrapAndDestroyReEncryptEverythingAndEraseTheVersion() async throws {
         try await HTTPFixture.with { fixture in
             let admin = try await fixture.token(.admin)
@@ -46,15 +40,15 @@ import Testing
             #expect(rotated.json["kek_version"] as? Int == 2)
             // New writes use database-v2; old values still open.
             _ = try await fixture.request(.put, "/api/v1/stacks/app/config/NEW", token: writer, json: ["type": "ENVIRONMENT_VARIABLE", "value": "fresh"])
-            #expect(try await scalar(fixture, "SELECT dek_version FROM config_elements WHERE config_id = 'NEW'", as: Int32.self) == 2)
+            #expect(try await fixture.scalar("SELECT dek_version FROM config_elements WHERE config_id = 'NEW'", as: Int32.self) == 2)
             #expect(try await fixture.request(.get, "/api/v1/stacks/app/runtime-config", token: worker).items.count == 31)
 
             // kek-v1 still seals database-v1 and audit-v1: it cannot be destroyed before a rewrap.
             #expect(try await fixture.request(.delete, "/api/v1/keys/versions/kek-v1", token: admin).status == .conflict)
             let rewrapped = try await fixture.request(.post, "/api/v1/keys/rotate", token: admin, json: ["rewrap": true])
-            #expect(rewrapped.json["rewrapped"] as? Int == 4)
+            #expect(rewrapped.json["rewrapped"] as? Int == 6)  // database, audit and integrity v1 and v2
             #expect(rewrapped.json["erased_kek_versions"] as? [Int] == [1, 2])
-            #expect(try await scalar(fixture, "SELECT count(*) FROM key_encryption_keys WHERE wrapped_key IS NOT NULL", as: Int.self) == 1)
+            #expect(try await fixture.scalar("SELECT count(*) FROM key_encryption_keys WHERE wrapped_key IS NOT NULL", as: Int.self) == 1)
 
             // Destroy database-v1: a job re-encrypts 90 values in batches of 7, then erases it.
             let destroy = try await fixture.request(.delete, "/api/v1/keys/versions/database-v1", token: admin)
@@ -68,9 +62,9 @@ import Testing
             #expect(jobs.items.first?["state"] as? String == "completed")
             #expect(jobs.items.first?["done"] as? Int == 90)
 
-            #expect(try await scalar(fixture, "SELECT count(*) FROM config_elements WHERE dek_version = 1", as: Int.self) == 0)
-            #expect(try await scalar(fixture, "SELECT count(*) FROM config_element_versions WHERE dek_version = 1", as: Int.self) == 0)
-            #expect(try await scalar(fixture, "SELECT count(*) FROM data_encryption_keys WHERE purpose = 'database' AND version = 1 AND sealed_key IS NULL AND state = 'destroyed'", as: Int.self) == 1)
+            #expect(try await fixture.scalar("SELECT count(*) FROM config_elements WHERE dek_version = 1", as: Int.self) == 0)
+            #expect(try await fixture.scalar("SELECT count(*) FROM config_element_versions WHERE dek_version = 1", as: Int.self) == 0)
+            #expect(try await fixture.scalar("SELECT count(*) FROM data_encryption_keys WHERE purpose = 'database' AND version = 1 AND sealed_key IS NULL AND state = 'destroyed'", as: Int.self) == 1)
             listed = try await fixture.request(.get, "/api/v1/keys", token: admin)
             #expect(listed.items.first { $0["id"] as? String == "database-v1" }?["state"] as? String == "destroyed")
 
@@ -99,11 +93,11 @@ import Testing
             async let first = keys.rotateExpiredDataKeys(olderThan: 86_400)
             async let second = keys.rotateExpiredDataKeys(olderThan: 86_400)
             let rotated = try await first + second
-            #expect(rotated.sorted() == ["audit-v2", "database-v2"])
+            #expect(rotated.sorted() == ["audit-v2", "database-v2", "integrity-v2"])
             #expect(try await keys.rotateExpiredDataKeys(olderThan: 86_400).isEmpty)
-            #expect(try await scalar(fixture, "SELECT count(*) FROM data_encryption_keys WHERE state = 'active' AND version = 2", as: Int.self) == 2)
+            #expect(try await fixture.scalar("SELECT count(*) FROM data_encryption_keys WHERE state = 'active' AND version = 2", as: Int.self) == 3)
             // The KEK is unchanged; new writes use the new data key at once on this replica.
-            #expect(try await scalar(fixture, "SELECT count(*) FROM key_encryption_keys", as: Int.self) == 1)
+            #expect(try await fixture.scalar("SELECT count(*) FROM key_encryption_keys", as: Int.self) == 1)
             #expect(keys.keyring.activeVersion(of: .database) == 2)
         }
     }

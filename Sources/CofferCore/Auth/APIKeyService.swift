@@ -5,7 +5,9 @@ import Foundation
 import Logging
 
 /// Creates, checks, lists and revokes API keys. A key's secret is 256 random bits shown
-/// once; only its SHA-256 is stored, and checks compare hashes in constant time.
+/// once; only its SHA-256 is stored, and checks compare hashes in constant time. Each row
+/// carries an authentication code (``RowIntegrity``): a row that does not verify (inserted
+/// or edited outside Coffer) logs nobody in and is listed nowhere.
 public struct APIKeyService: Sendable {
     /// A key as shown once at creation: the secret is not stored anywhere.
     public struct Created: Sendable {
@@ -25,10 +27,13 @@ public struct APIKeyService: Sendable {
     /// Revoked keys, refused by token verification on this replica at once.
     public let revocations: RevocationList
 
+    private let integrity: RowIntegrity
+
     public init(
-        database: Database, revocations: RevocationList = RevocationList(), audit: AuditLog? = nil,
+        database: Database, integrity: RowIntegrity, revocations: RevocationList = RevocationList(), audit: AuditLog? = nil,
         throttle: TokenThrottle = TokenThrottle(limits: CofferLimits()), logger: Logger
     ) {
+        self.integrity = integrity
         self.database = database
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
@@ -48,7 +53,7 @@ public struct APIKeyService: Sendable {
         let name = try ConfigValidation.checkName(name, what: "an API key")
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
-        let record = APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret))
+        let record = try integrity.seal(APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret)))
         let (repository, owners, spaces, audit) = (self.repository, self.owners, self.spaces, self.audit)
         try await database.transaction { session in
             // Serialised with space moves and deletions (which take the same lock), so a key
@@ -72,7 +77,7 @@ public struct APIKeyService: Sendable {
         // Compare even when the id is unknown, so timing does not tell ids apart.
         let expected = record?.secretHash ?? [UInt8](repeating: 0, count: presented.count)
         let matches = Self.constantTimeEquals(presented, expected)
-        guard let record, matches, record.revokedAt == nil else {
+        guard let record, matches, record.revokedAt == nil, integrity.verify(record) else {
             throw CofferError.invalidCredentials("the API key id or secret is wrong, or the key is revoked")
         }
         return record
@@ -105,6 +110,12 @@ public struct APIKeyService: Sendable {
             await audit.recordDenied("token.issue", resource: "api_key:\(shownID)", space: nil, by: anonymous)
             throw CofferError.invalidCredentials("the API key id or secret is wrong, or the key is revoked")
         }
+        guard integrity.verify(key) else {
+            // The statement recorded the issue; say it did not happen, and why.
+            let principal = Principal(apiKeyID: key.id, space: key.space, role: .read, tokenID: "", expiresAt: 0, requestID: requestID)
+            await audit.recordFailure("token.issue", resource: "api_key:\(key.id)", space: key.space, by: principal, detail: "integrity check failed")
+            throw CofferError.invalidCredentials("the API key id or secret is wrong, or the key is revoked")
+        }
         guard let role = Role(rawValue: key.role) else { throw TokenService.unknownRole(key.id) }
         do {
             return try await tokens.issue(apiKeyID: key.id, space: key.space, role: role)
@@ -132,18 +143,26 @@ public struct APIKeyService: Sendable {
             let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
             return try await repository.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        return Page(rows: rows, limit: limit, key: { "\($0.createdAt.timeIntervalSince1970) \($0.id)" })
+        // A row that does not verify is not shown; the cursor still moves past it.
+        let page = Page(rows: rows, limit: limit, key: { "\($0.createdAt.timeIntervalSince1970) \($0.id)" })
+        return Page(items: page.items.filter { integrity.verify($0) }, nextCursor: page.nextCursor)
     }
 
     /// Revokes a key in the caller's reach; its tokens stop working on this replica at
     /// once and on the others within ``RevocationList/pollInterval``.
     public func revoke(id: String, by principal: Principal = .commandLine) async throws {
         try await access.require(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
-        let (repository, owners, audit) = (self.repository, self.owners, self.audit)
+        let (repository, owners, audit, integrity) = (self.repository, self.owners, self.audit, self.integrity)
         let revoked = try await database.transaction { session -> Bool in
             let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
-            guard let space = try await repository.revoke(id: id, spaces: reach, on: session) else { return false }
-            try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: space, by: principal, on: session)
+            guard var key = try await repository.findActiveForUpdate(id: id, spaces: reach, on: session) else { return false }
+            // Revoking is always safe; a row that did not verify keeps its bad code, so it
+            // stays refused rather than being vouched for now.
+            let authentic = integrity.verify(key)
+            key.revokedAt = Date()
+            let sealed = authentic ? try integrity.seal(key) : key
+            try await repository.markRevoked(id: id, mac: authentic ? sealed.mac : nil, macVersion: authentic ? sealed.macVersion : nil, on: session)
+            try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: key.space, by: principal, on: session)
             return true
         }
         guard revoked else { throw CofferError.notFound("no active API key has id \(id)") }

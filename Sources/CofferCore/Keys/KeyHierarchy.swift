@@ -71,23 +71,33 @@ public struct KeyHierarchy: Sendable {
                 wrappedKey: wrapped, state: .active, on: session
             )
             for purpose in DataKeyPurpose.allCases {
-                let dataKey = SymmetricKey(size: .bits256)
-                let sealed = try dataKey.withUnsafeBytes { bytes in
-                    try SealedValue.seal(
-                        bytes, key: kekKey, keyVersion: kekVersion,
-                        associatedData: AssociatedData.dataKey(purpose: purpose.rawValue, version: 1)
-                    )
-                }
-                try await keys.insertDataKey(
-                    purpose: purpose.rawValue, version: 1, kekVersion: Int32(kekVersion),
-                    sealedKey: sealed.bytes, state: .active, on: session
-                )
+                let sealed = try KeyLifecycle.sealDataKey(SymmetricKey(size: .bits256), purpose: purpose.rawValue, version: 1, under: kekKey, kekVersion: Int32(kekVersion))
+                try await keys.insertDataKey(purpose: purpose.rawValue, version: 1, kekVersion: Int32(kekVersion), sealedKey: sealed, state: .active, on: session)
             }
         }
         logger.info("created key-encryption key and data keys", metadata: [
             "kek_version": "\(kekVersion)", "root_type": "\(root.rootType.rawValue)", "root_key_id": "\(root.rootKeyID)",
         ])
         return .created
+    }
+
+    /// Creates version 1 of every data key purpose that has none yet (a purpose added by an
+    /// upgrade), sealed under the active key-encryption key, in the caller's transaction.
+    /// Returns the purposes it created.
+    public func ensurePurposes(on session: StoreSession) async throws -> [DataKeyPurpose] {
+        let present = Set(try await keys.dataKeys(on: session).map(\.purpose))
+        let missing = DataKeyPurpose.allCases.filter { !present.contains($0.rawValue) }
+        guard !missing.isEmpty else { return [] }
+        guard let active = try await keys.keyEncryptionKeys(on: session).last(where: { $0.state == .active }) else {
+            throw CofferError.unavailable("no key-encryption key is stored; run `coffer migrate` first")
+        }
+        let kekKey = try await keyEncryptionKey(active)
+        for purpose in missing {
+            let sealed = try KeyLifecycle.sealDataKey(SymmetricKey(size: .bits256), purpose: purpose.rawValue, version: 1, under: kekKey, kekVersion: active.version)
+            try await keys.insertDataKey(purpose: purpose.rawValue, version: 1, kekVersion: active.version, sealedKey: sealed, state: .active, on: session)
+            logger.info("created data key", metadata: ["purpose": "\(purpose.rawValue)", "kek_version": "\(active.version)"])
+        }
+        return missing
     }
 
     /// Unwraps the active key-encryption key and every one that data keys or KMS key

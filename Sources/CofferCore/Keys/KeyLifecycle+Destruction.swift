@@ -125,6 +125,7 @@ extension KeyLifecycle {
             guard try await self.lifecycle.countSealed(dekVersion: version, on: session) == 0 || job.purpose != DataKeyPurpose.database.rawValue else {
                 return false
             }
+            if job.purpose == DataKeyPurpose.integrity.rawValue { try await self.reauthenticateRows(madeBy: version, on: session) }
             try await self.lifecycle.eraseDataKey(purpose: job.purpose, version: version, on: session)
             try await self.lifecycle.finishJob(job.id, state: .completed, on: session)
             try await self.lifecycle.bumpGeneration(on: session)
@@ -146,6 +147,21 @@ extension KeyLifecycle {
         } catch {
             if error is StaleKeyring { try await reload() }
             throw error
+        }
+    }
+}
+
+extension KeyLifecycle {
+    /// Gives every row whose code `integrity` key version `version` made a new code under
+    /// the active version, before that version is erased. Only a row whose code verifies is
+    /// vouched for again; one that does not keeps its bad code and stays refused.
+    func reauthenticateRows(madeBy version: Int32, on session: StoreSession) async throws {
+        let repository = APIKeyRepository(logger: logger)
+        let integrity = RowIntegrity(keyring: keyring, logger: logger)
+        for key in try await repository.keysAuthenticated(byVersion: version, on: session) where integrity.verify(key) {
+            let sealed = try integrity.seal(key)
+            guard let mac = sealed.mac, let macVersion = sealed.macVersion, macVersion != version else { throw StaleKeyring() }
+            try await repository.setAuthenticationCode(id: key.id, mac: mac, macVersion: macVersion, on: session)
         }
     }
 }

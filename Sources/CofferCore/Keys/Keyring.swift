@@ -6,6 +6,8 @@ import Synchronization
 public enum DataKeyPurpose: String, Sendable, CaseIterable {
     case database
     case audit
+    /// Authenticates the rows that decide who may do what (HMAC-SHA256; see ``RowIntegrity``).
+    case integrity
 }
 
 /// The unwrapped data keys held in memory by a running service: seals new values under
@@ -110,6 +112,24 @@ public final class Keyring: Sendable {
         }
         sealed.add(1, ordering: .relaxed)
         return try SealedValue.seal(plaintext, key: key, keyVersion: version, associatedData: associatedData)
+    }
+
+    /// An HMAC-SHA256 of `message` under the active data key of `purpose`, and that key's version.
+    public func authenticationCode(for message: [UInt8], purpose: DataKeyPurpose) throws -> (version: UInt32, code: [UInt8]) {
+        let (version, key): (UInt32, SymmetricKey) = try state.withLock { state in
+            guard let version = state.active[purpose], let key = state.keys[purpose]?[version] else {
+                throw CofferError.unavailable("no active \(purpose.rawValue) data key is loaded")
+            }
+            return (version, key)
+        }
+        return (version, Array(HMAC<SHA256>.authenticationCode(for: message, using: key)))
+    }
+
+    /// Whether `code` is the HMAC-SHA256 of `message` under version `version` of `purpose`
+    /// (compared in constant time); false when that version is not held.
+    public func isValidAuthenticationCode(_ code: [UInt8], for message: [UInt8], purpose: DataKeyPurpose, version: UInt32) -> Bool {
+        guard let key = state.withLock({ $0.keys[purpose]?[version] }) else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: message, using: key)
     }
 
     /// Opens a value with the data key version its header names.

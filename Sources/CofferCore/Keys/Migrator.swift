@@ -29,6 +29,20 @@ public struct Migrator: Sendable {
                 try await hierarchy.verifyRoot(on: session)
                 let applied = try await runner.apply(on: session)
                 let keys = try await hierarchy.ensure(on: session)
+                try await session.transaction { session in
+                    // The one moment rows without a code are trusted: when the integrity
+                    // key is first made, the API keys that exist then get their codes. A row
+                    // without one found later was not written by Coffer.
+                    guard try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
+                    let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
+                    let repository = APIKeyRepository(logger: logger)
+                    let legacy = try await repository.keysAuthenticated(byVersion: nil, on: session)
+                    for key in legacy {
+                        let sealed = try integrity.seal(key)
+                        try await repository.setAuthenticationCode(id: key.id, mac: sealed.mac ?? [], macVersion: sealed.macVersion ?? 0, on: session)
+                    }
+                    if !legacy.isEmpty { logger.info("authenticated the API keys stored before row integrity", metadata: ["keys": "\(legacy.count)"]) }
+                }
                 return Result(appliedMigrations: applied, keys: keys)
             }
         }

@@ -28,6 +28,7 @@ public final class Metrics: Sendable {
     public init() {
         // Shown from the start at 0, so the first token issued counts in `increase()`.
         _ = counter(.tokensIssued, [])
+        _ = counter(.integrityFailures, ["api_keys"])
     }
 
     /// Counts an event of `family` with `labels` (values in the family's label order).
@@ -149,5 +150,6 @@ extension MetricFamily {
     public static let tokenVerificationSeconds = Self("coffer_token_verification_seconds_total", "Time spent verifying bearer tokens.")
     public static let databaseConnectionsInUse = Self("coffer_db_connections_in_use", "Database connections leased now.")
     public static let databaseOperations = Self("coffer_db_operations_total", "Database operations (connection leases) and their failures.", labels: ["outcome"])
+    public static let integrityFailures = Self("coffer_integrity_failures_total", "Rows refused because their authentication code did not verify (inserted or edited outside Coffer), by table.", labels: ["table"])
     public static let destructionJobValues = Self("coffer_destruction_job_values", "Values re-encrypted and to re-encrypt by running destruction jobs.", labels: ["key", "kind"])
 }

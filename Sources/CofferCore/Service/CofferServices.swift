@@ -21,6 +21,8 @@ public struct CofferServices: Sendable {
     public let kms: KMSService
     public let audit: AuditLog
     public let keys: KeyLifecycle
+    /// Authenticates the rows that decide who may do what, and counts those that fail.
+    public let integrity: RowIntegrity
     public let metrics = Metrics()
     /// KMS HTTP calls so far by `"<Action> <ok|error>"`; nil in rsa mode.
     public let kmsCallCounts: (@Sendable () -> [String: Int])?
@@ -64,8 +66,9 @@ public struct CofferServices: Sendable {
             signer: settings.root, additionalVerificationKeys: settings.previousVerificationKeys, issuer: settings.issuer,
             audience: settings.audience, lifetime: settings.tokenLifetime, revocations: revocations
         )
+        self.integrity = RowIntegrity(keyring: keyring, logger: logger)
         self.apiKeys = APIKeyService(
-            database: database, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
+            database: database, integrity: integrity, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
         )
         let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, audit: audit, limits: settings.limits, logger: logger)
         self.owners = OwnerService(parts: config)

@@ -62,6 +62,9 @@ extension SystemRoutes {
                 metrics.set(.dataKeyActiveVersion, [purpose.rawValue], to: Double(active))
             }
         }
+        for (table, count) in services.integrity.failureCounts {
+            metrics.sample(.integrityFailures, [table], count: count)
+        }
         let verification = services.tokens.verificationStats
         metrics.sample(.tokenVerifications, count: Int(verification.count))
         metrics.sample(.tokenVerificationSeconds, sum: verification.seconds)

@@ -11,8 +11,13 @@ public struct APIKeyRecord: Sendable, Equatable {
     public var secretHash: [UInt8]
     public var createdAt: Date
     public var revokedAt: Date?
+    /// The row's authentication code and the `integrity` key version that made it (nil on
+    /// a row no Coffer wrote).
+    public var mac: [UInt8]?
+    public var macVersion: Int32?
 
-    public init(id: String, name: String, space: String, role: String, secretHash: [UInt8], createdAt: Date = Date(), revokedAt: Date? = nil) {
+    public init(id: String, name: String, space: String, role: String, secretHash: [UInt8], createdAt: Date = Date(), revokedAt: Date? = nil,
+                mac: [UInt8]? = nil, macVersion: Int32? = nil) {
         self.id = id
         self.name = name
         self.space = space
@@ -20,6 +25,8 @@ public struct APIKeyRecord: Sendable, Equatable {
         self.secretHash = secretHash
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.mac = mac
+        self.macVersion = macVersion
     }
 }
 
@@ -31,11 +38,14 @@ public struct APIKeyRepository: Sendable {
         self.logger = logger
     }
 
+    private static let columns = "id, name, space, role, secret_hash, created_at, revoked_at, mac, mac_version"
+
     public func insert(_ key: APIKeyRecord, on session: StoreSession) async throws {
         try await session.query(
             """
-            INSERT INTO api_keys (id, name, space, role, secret_hash)
-            VALUES (\(key.id), \(key.name), \(key.space), \(key.role), \(ByteBuffer(bytes: key.secretHash)))
+            INSERT INTO api_keys (id, name, space, role, secret_hash, mac, mac_version)
+            VALUES (\(key.id), \(key.name), \(key.space), \(key.role), \(ByteBuffer(bytes: key.secretHash)),
+                    \(key.mac.map { ByteBuffer(bytes: $0) }), \(key.macVersion))
             """,
             logger: logger
         )
@@ -43,9 +53,42 @@ public struct APIKeyRepository: Sendable {
 
     public func find(id: String, on session: StoreSession) async throws -> APIKeyRecord? {
         try await records(session.query(
-            "SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys WHERE id = \(id)",
+            "SELECT \(unescaped: Self.columns) FROM api_keys WHERE id = \(id)",
             logger: logger
         )).first
+    }
+
+    /// The unrevoked key with this id bound to one of `spaces` (any space when nil), locked
+    /// for the rest of the transaction.
+    public func findActiveForUpdate(id: String, spaces: [String]?, on session: StoreSession) async throws -> APIKeyRecord? {
+        try await records(session.query(
+            """
+            SELECT \(unescaped: Self.columns) FROM api_keys
+            WHERE id = \(id) AND revoked_at IS NULL AND (\(spaces)::text[] IS NULL OR space = ANY(\(spaces)))
+            FOR UPDATE
+            """,
+            logger: logger
+        )).first
+    }
+
+    /// Keys whose code was made by `integrity` key version `macVersion` (all of them when
+    /// nil, those with no code), locked for the rest of the transaction.
+    public func keysAuthenticated(byVersion macVersion: Int32?, on session: StoreSession) async throws -> [APIKeyRecord] {
+        try await records(session.query(
+            """
+            SELECT \(unescaped: Self.columns) FROM api_keys
+            WHERE (\(macVersion)::integer IS NULL AND mac IS NULL) OR mac_version = \(macVersion)
+            ORDER BY id FOR UPDATE
+            """,
+            logger: logger
+        ))
+    }
+
+    /// Stores a key's new authentication code.
+    public func setAuthenticationCode(id: String, mac: [UInt8], macVersion: Int32, on session: StoreSession) async throws {
+        try await session.query(
+            "UPDATE api_keys SET mac = \(ByteBuffer(bytes: mac)), mac_version = \(macVersion) WHERE id = \(id)", logger: logger
+        )
     }
 
     /// The unrevoked key with this id whose secret hashes to `secretHash`, with the audit
@@ -54,9 +97,9 @@ public struct APIKeyRepository: Sendable {
     /// there tells nothing useful, since a caller chooses the secret, not its SHA-256.
     public func authenticateForToken(
         id: String, secretHash: [UInt8], requestID: String, on session: StoreSession
-    ) async throws -> (id: String, space: String, role: String)? {
-        let found = try await session.closingIfReadOnly { () -> (String, String, String)? in
-            var found: (String, String, String)?
+    ) async throws -> APIKeyRecord? {
+        let found = try await session.closingIfReadOnly { () -> TokenIssueStatement.Row? in
+            var found: TokenIssueStatement.Row?
             for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID)) {
                 found = row
             }
@@ -64,13 +107,15 @@ public struct APIKeyRepository: Sendable {
         }
         // No token is signed before its audit row has committed.
         if found != nil { try await session.confirmCommitted() }
-        return found.map { (id: $0.0, space: $0.1, role: $0.2) }
+        return found.map { id, space, role, mac, macVersion in
+            APIKeyRecord(id: id, name: "", space: space, role: role, secretHash: secretHash, mac: mac.map { Array($0.readableBytesView) }, macVersion: macVersion)
+        }
     }
 
     /// All keys, newest first.
     public func list(on session: StoreSession) async throws -> [APIKeyRecord] {
         try await records(session.query(
-            "SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id",
+            "SELECT \(unescaped: Self.columns) FROM api_keys ORDER BY created_at DESC, id",
             logger: logger
         ))
     }
@@ -80,7 +125,7 @@ public struct APIKeyRepository: Sendable {
     public func list(spaces: [String]?, after: (Date, String)?, limit: Int, on session: StoreSession) async throws -> [APIKeyRecord] {
         try await records(session.query(
             """
-            SELECT id, name, space, role, secret_hash, created_at, revoked_at FROM api_keys
+            SELECT \(unescaped: Self.columns) FROM api_keys
             WHERE (\(spaces)::text[] IS NULL OR space = ANY(\(spaces)))
               AND (\(after?.0)::timestamptz IS NULL OR (created_at, id) < (\(after?.0), \(after?.1 ?? "")))
             ORDER BY created_at DESC, id DESC LIMIT \(limit)
@@ -103,28 +148,26 @@ public struct APIKeyRepository: Sendable {
         return (ids, now)
     }
 
-    /// Marks a key revoked if it is bound to one of `spaces` (any space when nil).
-    /// Returns the key's space, or nil if no such unrevoked key exists.
-    public func revoke(id: String, spaces: [String]? = nil, on session: StoreSession) async throws -> String? {
-        let rows = try await session.query(
+    /// Marks a key revoked with its new authentication code (nil keeps the old one).
+    public func markRevoked(id: String, mac: [UInt8]?, macVersion: Int32?, on session: StoreSession) async throws {
+        try await session.query(
             """
-            UPDATE api_keys SET revoked_at = clock_timestamp()
-            WHERE id = \(id) AND revoked_at IS NULL AND (\(spaces)::text[] IS NULL OR space = ANY(\(spaces)))
-            RETURNING space
+            UPDATE api_keys SET revoked_at = clock_timestamp(),
+                mac = coalesce(\(mac.map { ByteBuffer(bytes: $0) }), mac), mac_version = coalesce(\(macVersion), mac_version)
+            WHERE id = \(id)
             """,
             logger: logger
-        ).collect()
-        return try rows.first?.decode(String.self)
+        )
     }
 
     private func records(_ rows: PostgresRowSequence) async throws -> [APIKeyRecord] {
         var result: [APIKeyRecord] = []
-        for try await (id, name, space, role, hash, createdAt, revokedAt) in rows.decode(
-            (String, String, String, String, ByteBuffer, Date, Date?).self
+        for try await (id, name, space, role, hash, createdAt, revokedAt, mac, macVersion) in rows.decode(
+            (String, String, String, String, ByteBuffer, Date, Date?, ByteBuffer?, Int32?).self
         ) {
             result.append(APIKeyRecord(
                 id: id, name: name, space: space, role: role, secretHash: Array(hash.readableBytesView),
-                createdAt: createdAt, revokedAt: revokedAt
+                createdAt: createdAt, revokedAt: revokedAt, mac: mac.map { Array($0.readableBytesView) }, macVersion: macVersion
             ))
         }
         return result
@@ -133,17 +176,17 @@ public struct APIKeyRepository: Sendable {
 
 /// The statement behind ``APIKeyRepository/authenticateForToken(id:secretHash:requestID:on:)``.
 struct TokenIssueStatement: PostgresPreparedStatement {
-    static let name = "coffer_token_issue_v1"
+    static let name = "coffer_token_issue_v2"
     static let sql = """
         WITH key AS (
-            SELECT id, space, role FROM api_keys WHERE id = $1 AND secret_hash = $2 AND revoked_at IS NULL
+            SELECT id, space, role, mac, mac_version FROM api_keys WHERE id = $1 AND secret_hash = $2 AND revoked_at IS NULL
         ), event AS (
             INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
             SELECT id, space, 'token.issue', 'api_key:' || id, space, $3, 'success', '' FROM key
         )
-        SELECT id, space, role FROM key
+        SELECT id, space, role, mac, mac_version FROM key
         """
-    typealias Row = (String, String, String)
+    typealias Row = (String, String, String, ByteBuffer?, Int32?)
 
     var id: String
     var secretHash: [UInt8]

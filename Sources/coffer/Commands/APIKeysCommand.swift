@@ -8,19 +8,20 @@ import Logging
 struct APIKeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api-keys",
-        abstract: "Create, list and revoke API keys (needs only DATABASE_URL).",
+        abstract: "Create, list and revoke API keys (needs DATABASE_URL and the root key: each key row carries an authentication code).",
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    /// Opens the database named by `DATABASE_URL` and runs `body` with the key service.
+    /// Opens the database, loads the keys (the `integrity` key authenticates key rows) and
+    /// runs `body` with the key service.
     static func withService<T>(_ body: (APIKeyService) async throws -> T) async throws -> T {
-        let settings = try CofferConfiguration.databaseSettings(environment: ProcessEnvironment.variables)
-        let (level, format) = ProcessEnvironment.logSettings()
-        ProcessEnvironment.bootstrapLogging(level: level, format: format, toStandardError: true)
+        let configuration = try ProcessEnvironment.configuration()
+        ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: true)
         let logger = Logger(label: "coffer.api-keys")
-        let database = try await Database.connect(settings: settings, logger: logger)
+        let settings = try await ProcessEnvironment.settings(for: configuration, logger: logger)
+        let database = try await Database.connect(settings: configuration.database, logger: logger)
         do {
-            let result = try await body(APIKeyService(database: database, logger: logger))
+            let result = try await body(CofferServices.build(settings, database: database, logger: logger).apiKeys)
             await database.close()
             return result
         } catch {

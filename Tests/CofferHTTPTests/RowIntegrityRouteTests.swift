@@ -1,0 +1,36 @@
+import CofferCore
+@_spi(Testing) import CofferStore
+import CofferTestSupport
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import Testing
+
+/// The `integrity` key goes through the key lifecycle like the other data keys: after a
+/// rotation and the destruction of its first version, every API key row still verifies
+/// (under the new version), and a row that did not verify is not vouched for on the way.
+@Suite struct RowIntegrityRouteTests {
+    @Test func destroyingAnIntegrityKeyVersionMovesEveryAuthenticRowToTheActiveOne() async throws {
+        try await HTTPFixture.with { fixture in
+            let admin = try await fixture.token(.admin)
+            let runner = try await fixture.apiKeys.create(name: "runner", space: "root", role: .read)
+            let tampered = try await fixture.apiKeys.create(name: "tampered", space: "root", role: .read)
+            _ = try await fixture.scalar("UPDATE api_keys SET role = 'admin' WHERE id = '\(tampered.record.id)' RETURNING 1", as: Int.self)
+
+            #expect(try await fixture.request(.post, "/api/v1/keys/rotate", token: admin, json: ["rewrap": false]).status == .ok)
+            let destroy = try await fixture.request(.delete, "/api/v1/keys/versions/integrity-v1", token: admin)
+            #expect(destroy.status == .accepted, "\(destroy.text)")
+            #expect(try await fixture.keys.runPendingJobs().count == 1)
+            #expect(try await fixture.scalar("SELECT state FROM data_encryption_keys WHERE purpose = 'integrity' AND version = 1", as: String.self) == "destroyed")
+            #expect(try await fixture.scalar("SELECT mac_version FROM api_keys WHERE id = '\(runner.record.id)'", as: Int32.self) == 2)
+            #expect(try await fixture.scalar("SELECT mac_version FROM api_keys WHERE id = '\(tampered.record.id)'", as: Int32.self) == 1)
+
+            let runnerLogsIn = try await fixture.request(.post, "/api/v1/auth/token", json: ["api_key_id": runner.record.id, "api_key_secret": runner.secret]).status == .ok
+            #expect(runnerLogsIn)
+            let tamperedRefused = try await fixture.request(.post, "/api/v1/auth/token", json: ["api_key_id": tampered.record.id, "api_key_secret": tampered.secret]).status == .unauthorized
+            #expect(tamperedRefused)
+            #expect(try await fixture.request(.get, "/api/v1/api-keys", token: admin).status == .ok)
+        }
+    }
+}
