@@ -168,8 +168,10 @@ final class KMSProxy: @unchecked Sendable {
         try await withCLI { cli in
             let keys = try await Self.createKeys()
             #expect(try await cli.run(["migrate"], overrides: Self.environment(keys, endpoint: try TestEnvironment.kmsEndpoint())).status == 0)
-            let key = try await cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"])
-            let writerKey = try await cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"])
+            // `api-keys` loads the keys (each key row carries a code), so it needs the KMS root too.
+            let kmsRoot = Self.environment(keys, endpoint: try TestEnvironment.kmsEndpoint())
+            let key = try await cli.run(["api-keys", "create", "--name", "runner", "--role", "worker", "--format", "json"], overrides: kmsRoot)
+            let writerKey = try await cli.run(["api-keys", "create", "--name", "writer", "--role", "write", "--format", "json"], overrides: kmsRoot)
             func credentials(_ result: ProcessResult) -> [String: String] {
                 (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: String] ?? [:]
             }

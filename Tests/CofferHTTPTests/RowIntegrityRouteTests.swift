@@ -33,4 +33,31 @@ import Testing
             #expect(try await fixture.request(.get, "/api/v1/api-keys", token: admin).status == .ok)
         }
     }
+
+    /// A KMS key edited in SQL (moved to another team's space and enabled again after an
+    /// admin disabled it) is treated as absent: nobody encrypts with it, nobody sees it;
+    /// put back as it was, it works as before.
+    @Test func aKMSKeyEditedInTheDatabaseIsTreatedAsAbsent() async throws {
+        try await HTTPFixture.with { fixture in
+            let admin = try await fixture.token(.admin)
+            #expect(try await fixture.request(.post, "/api/v1/spaces", token: admin, json: ["id": "team-b", "name": "Team B"]).status == .created)
+            try await KMSRouteTests.createKey(fixture, "payments", token: admin)
+            #expect(try await fixture.request(.patch, "/api/v1/kms/keys/payments", token: admin, json: ["enabled": false]).status == .ok)
+            let teamB = try await fixture.token(.write, space: "team-b")
+            let plaintext = ["plaintext": Data("card".utf8).base64EncodedString()]
+            #expect(try await fixture.request(.post, "/api/v1/kms/keys/payments/encrypt", token: teamB, json: plaintext).status == .notFound)
+
+            _ = try await fixture.scalar("UPDATE kms_keys SET space = 'team-b', enabled = true WHERE name = 'payments' RETURNING 1", as: Int.self)
+            let stolen = try await fixture.request(.post, "/api/v1/kms/keys/payments/encrypt", token: teamB, json: plaintext)
+            #expect(stolen.status == .notFound, "\(stolen.status) \(stolen.text)")
+            #expect(try await fixture.request(.get, "/api/v1/kms/keys/payments", token: admin).status == .notFound)
+            #expect(try await fixture.request(.get, "/api/v1/kms/keys", token: admin).items.isEmpty)
+            #expect(try await fixture.request(.patch, "/api/v1/kms/keys/payments", token: admin, json: ["enabled": true]).status == .notFound)
+
+            _ = try await fixture.scalar("UPDATE kms_keys SET space = 'root', enabled = false WHERE name = 'payments' RETURNING 1", as: Int.self)
+            #expect(try await fixture.request(.get, "/api/v1/kms/keys/payments", token: admin).status == .ok)
+            #expect(try await fixture.request(.patch, "/api/v1/kms/keys/payments", token: admin, json: ["enabled": true]).status == .ok)
+            #expect(try await fixture.request(.post, "/api/v1/kms/keys/payments/encrypt", token: admin, json: plaintext).status == .ok)
+        }
+    }
 }

@@ -57,6 +57,36 @@ public final class RowIntegrity: Sendable {
     }
 }
 
+/// Giving rows new codes, in the caller's transaction.
+extension RowIntegrity {
+    /// Gives every authenticated row whose code `integrity` key version `version` made a new
+    /// code under the active version, and returns how many. Only a row whose code verifies is
+    /// vouched for again; one that does not keeps its bad code and stays refused. With
+    /// `version` nil it gives a first code to every row that has none: only the `coffer
+    /// migrate` that creates the integrity key does that, once.
+    @discardableResult
+    func authenticateRows(madeBy version: Int32?, on session: StoreSession) async throws -> Int {
+        let apiKeys = APIKeyRepository(logger: logger)
+        let kmsKeys = KMSKeyRepository(logger: logger)
+        var count = 0
+        func check(_ sealed: (mac: [UInt8]?, macVersion: Int32?)) throws -> (mac: [UInt8], version: Int32) {
+            guard let mac = sealed.mac, let macVersion = sealed.macVersion, macVersion != version else { throw StaleKeyring() }
+            return (mac, macVersion)
+        }
+        for key in try await apiKeys.keysAuthenticated(byVersion: version, on: session) where version == nil || verify(key) {
+            let sealed = try seal(key)
+            let (mac, macVersion) = try check((sealed.mac, sealed.macVersion))
+            try await apiKeys.setAuthenticationCode(id: key.id, mac: mac, macVersion: macVersion, on: session)
+            count += 1
+        }
+        for key in try await kmsKeys.keysAuthenticated(byVersion: version, on: session) where version == nil || verify(key) {
+            try await kmsKeys.update(try seal(key), on: session)
+            count += 1
+        }
+        return count
+    }
+}
+
 /// The deciding fields of an API key: its id, space, role, secret hash and whether it is
 /// revoked. (Its name and times decide nothing.)
 extension RowIntegrity {
@@ -78,5 +108,27 @@ extension RowIntegrity {
         verify(table: Self.apiKeys, row: key.id,
                Self.apiKeyFields(id: key.id, space: key.space, role: key.role, secretHash: key.secretHash, revoked: key.revokedAt != nil),
                code: key.mac, version: key.macVersion)
+    }
+}
+
+/// The deciding fields of a named KMS key: which key it is (uuid, name), where it lives
+/// (space), what it is (algorithm), which versions encrypt and decrypt, and whether it
+/// works. (Its description and times decide nothing.)
+extension RowIntegrity {
+    static let kmsKeys = "kms_keys"
+
+    static func kmsKeyFields(_ key: KMSKeyRecord) -> [String] {
+        [key.uuid.uuidString, key.name, key.space, key.algorithm, String(key.latestVersion), String(key.minDecryptionVersion),
+         key.enabled ? "enabled" : "disabled"]
+    }
+
+    func seal(_ key: KMSKeyRecord) throws -> KMSKeyRecord {
+        var key = key
+        (key.mac, key.macVersion) = try seal(table: Self.kmsKeys, Self.kmsKeyFields(key))
+        return key
+    }
+
+    func verify(_ key: KMSKeyRecord) -> Bool {
+        verify(table: Self.kmsKeys, row: key.name, Self.kmsKeyFields(key), code: key.mac, version: key.macVersion)
     }
 }

@@ -25,7 +25,13 @@ public struct KMSService: Sendable {
     let access: AccessControl
     let logger: Logger
 
-    public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, audit: AuditLog? = nil, logger: Logger) {
+    /// Authenticates each key's row: one edited outside Coffer (its space, name, algorithm,
+    /// versions or `enabled`) is treated as absent.
+    let integrity: RowIntegrity
+
+    public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, audit: AuditLog? = nil, integrity: RowIntegrity? = nil,
+                logger: Logger) {
+        self.integrity = integrity ?? RowIntegrity(keyring: keyring, logger: logger)
         self.database = database
         self.keyring = keyring
         self.lifecycle = lifecycle
@@ -54,8 +60,8 @@ public struct KMSService: Sendable {
         let (keys, owners, audit, keyring) = (self.keys, self.owners, self.audit, self.keyring)
         do {
             return try await withFreshKeys {
-                let record = KMSKeyRecord(name: input.name, space: space, algorithm: algorithm.rawValue, description: input.description,
-                                          createdBy: principal.apiKeyID)
+                let record = try self.integrity.seal(KMSKeyRecord(name: input.name, space: space, algorithm: algorithm.rawValue,
+                                                                  description: input.description, createdBy: principal.apiKeyID))
                 let (kekVersion, sealed) = try keyring.sealKMSKey(SymmetricKey(size: algorithm.keySize), keyID: record.uuid, version: 1)
                 try await database.transaction { session in
                     let reach = try await owners.spaceSubtree(of: principal.space, on: session)
@@ -82,7 +88,7 @@ public struct KMSService: Sendable {
         let found = try await database.withSession { session in
             try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: [], latest: false, on: session)
         }
-        guard let (key, _) = found else { throw Self.notFound(name) }
+        guard let (key, _) = found, integrity.verify(key) else { throw Self.notFound(name) }
         return key
     }
 
@@ -95,7 +101,8 @@ public struct KMSService: Sendable {
             let reach = try await owners.spaceSubtree(of: principal.space, on: session)
             return try await keys.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        return Page(rows: rows, limit: limit, key: { $0.name })
+        let page = Page(rows: rows, limit: limit, key: { $0.name })
+        return Page(items: page.items.filter { integrity.verify($0) }, nextCursor: page.nextCursor)
     }
 
     /// Changes the description, the minimum version that decrypts, or whether the key works.
@@ -103,9 +110,11 @@ public struct KMSService: Sendable {
         let resource = Self.resource(name)
         try await access.require(principal, .admin, action: "kms_key.update", resource: resource, space: nil)
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
-        let (keys, audit) = (self.keys, self.audit)
+        let (keys, audit, integrity) = (self.keys, self.audit, self.integrity)
         return try await database.transaction { session in
-            guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
+            guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
+                throw Self.notFound(name)
+            }
             var changes: [String] = []
             if let minimum = patch.minDecryptionVersion {
                 guard minimum >= 1, minimum <= Int(key.latestVersion) else {
@@ -120,6 +129,7 @@ public struct KMSService: Sendable {
             }
             if let description = patch.description { key.description = description }
             key.updatedAt = Date()
+            key = try integrity.seal(key)
             try await keys.update(key, on: session)
             try await audit.record("kms_key.update", resource: resource, space: key.space, by: principal,
                                    detail: changes.joined(separator: " "), on: session)
@@ -131,10 +141,12 @@ public struct KMSService: Sendable {
     public func rotate(name: String, by principal: Principal) async throws -> KMSKeyRecord {
         let resource = Self.resource(name)
         try await access.require(principal, .admin, action: "kms_key.rotate", resource: resource, space: nil)
-        let (keys, audit, keyring) = (self.keys, self.audit, self.keyring)
+        let (keys, audit, keyring, integrity) = (self.keys, self.audit, self.keyring, self.integrity)
         return try await withFreshKeys {
             try await database.transaction { session in
-                guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
+                guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
+                    throw Self.notFound(name)
+                }
                 let algorithm = try KMSAlgorithm.stored(key.algorithm, in: "KMS key `\(key.name)`")
                 let next = key.latestVersion + 1
                 let (kekVersion, sealed) = try keyring.sealKMSKey(SymmetricKey(size: algorithm.keySize), keyID: key.uuid, version: UInt32(next))
@@ -142,6 +154,7 @@ public struct KMSService: Sendable {
                 try await keys.insertVersion(KMSKeyVersionRecord(keyID: key.uuid, version: next, kekVersion: Int32(kekVersion), sealedKey: sealed), on: session)
                 key.latestVersion = next
                 key.updatedAt = Date()
+                key = try integrity.seal(key)
                 try await keys.update(key, on: session)
                 try await audit.record("kms_key.rotate", resource: resource, space: key.space, by: principal, detail: "version=\(next)", on: session)
                 return key
@@ -157,9 +170,11 @@ public struct KMSService: Sendable {
         guard confirm == name else {
             throw CofferError.confirmationRequired("deleting a KMS key destroys every version of its material and nothing it encrypted can be decrypted again; set `confirm` to the key's name")
         }
-        let (keys, audit) = (self.keys, self.audit)
+        let (keys, audit, integrity) = (self.keys, self.audit, self.integrity)
         let erased = try await database.transaction { session in
-            guard let key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session) else { throw Self.notFound(name) }
+            guard let key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
+                throw Self.notFound(name)
+            }
             let erased = try await keys.delete(key.uuid, on: session)
             try await audit.record("kms_key.delete", resource: resource, space: key.space, by: principal, detail: "versions_erased=\(erased)", on: session)
             return erased

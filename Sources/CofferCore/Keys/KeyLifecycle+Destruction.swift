@@ -153,15 +153,8 @@ extension KeyLifecycle {
 
 extension KeyLifecycle {
     /// Gives every row whose code `integrity` key version `version` made a new code under
-    /// the active version, before that version is erased. Only a row whose code verifies is
-    /// vouched for again; one that does not keeps its bad code and stays refused.
+    /// the active version, before that version is erased (``RowIntegrity/authenticateRows(madeBy:on:)``).
     func reauthenticateRows(madeBy version: Int32, on session: StoreSession) async throws {
-        let repository = APIKeyRepository(logger: logger)
-        let integrity = RowIntegrity(keyring: keyring, logger: logger)
-        for key in try await repository.keysAuthenticated(byVersion: version, on: session) where integrity.verify(key) {
-            let sealed = try integrity.seal(key)
-            guard let mac = sealed.mac, let macVersion = sealed.macVersion, macVersion != version else { throw StaleKeyring() }
-            try await repository.setAuthenticationCode(id: key.id, mac: mac, macVersion: macVersion, on: session)
-        }
+        try await RowIntegrity(keyring: keyring, logger: logger).authenticateRows(madeBy: version, on: session)
     }
 }

@@ -35,13 +35,8 @@ public struct Migrator: Sendable {
                     // without one found later was not written by Coffer.
                     guard try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
                     let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
-                    let repository = APIKeyRepository(logger: logger)
-                    let legacy = try await repository.keysAuthenticated(byVersion: nil, on: session)
-                    for key in legacy {
-                        let sealed = try integrity.seal(key)
-                        try await repository.setAuthenticationCode(id: key.id, mac: sealed.mac ?? [], macVersion: sealed.macVersion ?? 0, on: session)
-                    }
-                    if !legacy.isEmpty { logger.info("authenticated the API keys stored before row integrity", metadata: ["keys": "\(legacy.count)"]) }
+                    let count = try await integrity.authenticateRows(madeBy: nil, on: session)
+                    if count > 0 { logger.info("authenticated the rows stored before row integrity", metadata: ["rows": "\(count)"]) }
                 }
                 return Result(appliedMigrations: applied, keys: keys)
             }

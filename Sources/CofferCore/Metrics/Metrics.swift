@@ -29,6 +29,7 @@ public final class Metrics: Sendable {
         // Shown from the start at 0, so the first token issued counts in `increase()`.
         _ = counter(.tokensIssued, [])
         _ = counter(.integrityFailures, ["api_keys"])
+        _ = counter(.integrityFailures, ["kms_keys"])
     }
 
     /// Counts an event of `family` with `labels` (values in the family's label order).

@@ -77,7 +77,7 @@ public struct CofferServices: Sendable {
         self.runtimeConfig = RuntimeConfigResolver(parts: config)
         self.audit = audit
         self.spaces = SpaceService(database: database, audit: audit, logger: logger)
-        self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, audit: audit, logger: logger)
+        self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, audit: audit, integrity: integrity, logger: logger)
         self.kmsCallCounts = settings.kmsCallCounts
     }
 

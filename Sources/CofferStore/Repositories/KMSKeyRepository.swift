@@ -15,9 +15,15 @@ public struct KMSKeyRecord: Sendable, Equatable {
     public var createdBy: String
     public var createdAt: Date
     public var updatedAt: Date
+    /// The row's authentication code and the `integrity` key version that made it.
+    public var mac: [UInt8]?
+    public var macVersion: Int32?
 
     public init(uuid: UUID = UUID(), name: String, space: String, algorithm: String, description: String, latestVersion: Int32 = 1,
-                minDecryptionVersion: Int32 = 1, enabled: Bool = true, createdBy: String, createdAt: Date = Date(), updatedAt: Date = Date()) {
+                minDecryptionVersion: Int32 = 1, enabled: Bool = true, createdBy: String, createdAt: Date = Date(), updatedAt: Date = Date(),
+                mac: [UInt8]? = nil, macVersion: Int32? = nil) {
+        self.mac = mac
+        self.macVersion = macVersion
         self.uuid = uuid
         self.name = name
         self.space = space
@@ -57,13 +63,14 @@ public struct KMSKeyRepository: Sendable {
 
     static let columns = """
         k.uuid, k.name, k.space, k.algorithm, k.description, k.latest_version, k.min_decryption_version, k.enabled,
-        k.created_by, k.created_at, k.updated_at
+        k.created_by, k.created_at, k.updated_at, k.mac, k.mac_version
         """
-    typealias KeyRow = (UUID, String, String, String, String, Int32, Int32, Bool, String, Date, Date)
+    typealias KeyRow = (UUID, String, String, String, String, Int32, Int32, Bool, String, Date, Date, ByteBuffer?, Int32?)
 
     static func record(_ row: KeyRow) -> KMSKeyRecord {
         KMSKeyRecord(uuid: row.0, name: row.1, space: row.2, algorithm: row.3, description: row.4, latestVersion: row.5,
-                     minDecryptionVersion: row.6, enabled: row.7, createdBy: row.8, createdAt: row.9, updatedAt: row.10)
+                     minDecryptionVersion: row.6, enabled: row.7, createdBy: row.8, createdAt: row.9, updatedAt: row.10,
+                     mac: row.11.map { Array($0.readableBytesView) }, macVersion: row.12)
     }
 
     /// Stores a new key with its first version.
@@ -71,9 +78,10 @@ public struct KMSKeyRepository: Sendable {
         try await session.query(
             """
             INSERT INTO kms_keys (uuid, name, space, algorithm, description, latest_version, min_decryption_version, enabled,
-                                  created_by, created_at, updated_at)
+                                  created_by, created_at, updated_at, mac, mac_version)
             VALUES (\(key.uuid), \(key.name), \(key.space), \(key.algorithm), \(key.description), \(key.latestVersion),
-                    \(key.minDecryptionVersion), \(key.enabled), \(key.createdBy), \(key.createdAt), \(key.updatedAt))
+                    \(key.minDecryptionVersion), \(key.enabled), \(key.createdBy), \(key.createdAt), \(key.updatedAt),
+                    \(key.mac.map { ByteBuffer(bytes: $0) }), \(key.macVersion))
             """,
             logger: logger
         )
@@ -120,9 +128,9 @@ public struct KMSKeyRepository: Sendable {
         for try await row in try await session.execute(
             KMSKeyWithMaterial(space: space, name: name, versions: versions, latest: latest), logger: logger
         ) {
-            let record = Self.record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10))
+            let record = Self.record((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10, row.11, row.12))
             key = record
-            if let version = row.11, let kekVersion = row.12, let sealed = row.13 {
+            if let version = row.13, let kekVersion = row.14, let sealed = row.15 {
                 material[version] = KMSKeyVersionRecord(keyID: record.uuid, version: version, kekVersion: kekVersion,
                                                         sealedKey: Array(sealed.readableBytesView))
             }
@@ -146,12 +154,30 @@ public struct KMSKeyRepository: Sendable {
         return result
     }
 
-    /// Saves description, latest and minimum versions, `enabled` and `updatedAt`.
+    /// Keys whose code `integrity` key version `macVersion` made (those with no code when
+    /// nil), locked for the rest of the transaction.
+    public func keysAuthenticated(byVersion macVersion: Int32?, on session: StoreSession) async throws -> [KMSKeyRecord] {
+        var result: [KMSKeyRecord] = []
+        for try await row in try await session.query(
+            """
+            SELECT \(unescaped: Self.columns) FROM kms_keys k
+            WHERE (\(macVersion)::integer IS NULL AND k.mac IS NULL) OR k.mac_version = \(macVersion)
+            ORDER BY k.uuid FOR UPDATE
+            """,
+            logger: logger
+        ).decode(KeyRow.self) {
+            result.append(Self.record(row))
+        }
+        return result
+    }
+
+    /// Saves description, latest and minimum versions, `enabled`, `updatedAt` and the code.
     public func update(_ key: KMSKeyRecord, on session: StoreSession) async throws {
         try await session.query(
             """
             UPDATE kms_keys SET description = \(key.description), latest_version = \(key.latestVersion),
-                min_decryption_version = \(key.minDecryptionVersion), enabled = \(key.enabled), updated_at = \(key.updatedAt)
+                min_decryption_version = \(key.minDecryptionVersion), enabled = \(key.enabled), updated_at = \(key.updatedAt),
+                mac = \(key.mac.map { ByteBuffer(bytes: $0) }), mac_version = \(key.macVersion)
             WHERE uuid = \(key.uuid)
             """,
             logger: logger
@@ -211,7 +237,7 @@ public struct KMSKeyRepository: Sendable {
 
 /// The statement behind ``KMSKeyRepository/findWithMaterial(name:reachFrom:versions:latest:on:)``.
 struct KMSKeyWithMaterial: PostgresPreparedStatement {
-    static let name = "coffer_kms_key_with_material_v1"
+    static let name = "coffer_kms_key_with_material_v2"
     static let sql = SpaceReach.subtreeOfFirstParameter + """
         SELECT \(KMSKeyRepository.columns), v.version, v.kek_version, v.sealed_key
         FROM kms_keys k
@@ -219,7 +245,7 @@ struct KMSKeyWithMaterial: PostgresPreparedStatement {
           ON v.key_uuid = k.uuid AND (v.version = ANY($3) OR ($4 AND v.version = k.latest_version))
         WHERE k.name = $2 AND k.space IN (SELECT id FROM subtree)
         """
-    typealias Row = (UUID, String, String, String, String, Int32, Int32, Bool, String, Date, Date, Int32?, Int32?, ByteBuffer?)
+    typealias Row = (UUID, String, String, String, String, Int32, Int32, Bool, String, Date, Date, ByteBuffer?, Int32?, Int32?, Int32?, ByteBuffer?)
 
     var space: String
     var name: String
