@@ -84,15 +84,18 @@ import Testing
         }
     }
 
-    /// An upgrade: keys stored before row integrity log in after `coffer migrate`; a row
-    /// inserted without a code afterwards does not.
+    /// An upgrade: keys stored before row integrity log in after the `coffer migrate` that
+    /// adds the codes; a row inserted without a code afterwards does not, and neither does
+    /// any old row once the integrity key is deleted (a new one vouches for nothing).
     @Test func keysStoredBeforeRowIntegrityAreVouchedForOnceByMigrate() async throws {
         try await withCLI { cli in
             #expect(try await cli.run(["migrate"]).status == 0)
             let old = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "old", "--role", "read", "--format", "json"]))
-            // The database as the previous release left it: no integrity key, no codes.
+            // The database as the previous release left it: no code columns, no integrity key.
             try await cli.psql("""
-                UPDATE api_keys SET mac = NULL, mac_version = NULL;
+                ALTER TABLE api_keys DROP COLUMN mac, DROP COLUMN mac_version;
+                ALTER TABLE kms_keys DROP COLUMN mac, DROP COLUMN mac_version;
+                DELETE FROM schema_migrations WHERE name = '0008_row_integrity.sql';
                 DELETE FROM data_encryption_keys WHERE purpose = 'integrity';
                 """)
             let upgrade = try await cli.run(["migrate"])
@@ -113,6 +116,49 @@ import Testing
             let oldLogsIn = try await server.request("POST", "/api/v1/auth/token", json: ["api_key_id": old["id"]!, "api_key_secret": old["secret"]!]).status == 200
             #expect(oldLogsIn)
             #expect(try await server.request("POST", "/api/v1/auth/token", json: ["api_key_id": lateID, "api_key_secret": Self.forgedSecret]).status == 401)
+            server.stop()
+
+            // Deleting the integrity key to have the next migrate vouch for forged rows fails:
+            // the new key vouches for nothing.
+            try await cli.psql("UPDATE api_keys SET mac = NULL, mac_version = NULL; DELETE FROM data_encryption_keys WHERE purpose = 'integrity'")
+            #expect(try await cli.run(["migrate"]).status == 0)
+            #expect(try await cli.psql("SELECT count(*) FROM api_keys WHERE mac IS NULL") == "2")
+            let after = try ServeProcess(cli: cli)
+            defer { after.cleanUp() }
+            try await after.waitUntilHealthy()
+            let oldRefused = try await after.request("POST", "/api/v1/auth/token", json: ["api_key_id": old["id"]!, "api_key_secret": old["secret"]!]).status == 401
+            #expect(oldRefused)
+        }
+    }
+
+    /// A key revoked and then un-revoked in SQL: a replica that starts afterwards refuses
+    /// the tokens issued before the revocation, as the replica that saw it does.
+    @Test func aRevocationUndoneInTheDatabaseHoldsForANewReplica() async throws {
+        try await withCLI { cli in
+            #expect(try await cli.run(["migrate"]).status == 0)
+            let key = apiKeyJSON(try await cli.run(["api-keys", "create", "--name", "runner", "--role", "read", "--format", "json"]))
+            let first = try ServeProcess(cli: cli)
+            defer { first.cleanUp() }
+            try await first.waitUntilHealthy()
+            let token = try await first.token(for: key)
+            #expect(try await first.request("GET", "/api/v1/stacks", token: token).status == 200)
+            #expect(try await cli.run(["api-keys", "revoke", key["id"] ?? ""]).status == 0)
+            // The running replica learns of the revocation within its 2 s poll.
+            var firstRefuses = false
+            for _ in 0..<100 where !firstRefuses {
+                firstRefuses = try await first.request("GET", "/api/v1/stacks", token: token).status == 401
+                if !firstRefuses { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(firstRefuses)
+            try await cli.psql("UPDATE api_keys SET revoked_at = NULL WHERE id = '\(key["id"] ?? "")'")
+
+            let second = try ServeProcess(cli: cli)
+            defer { second.cleanUp() }
+            try await second.waitUntilHealthy()
+            let reply = try await second.request("GET", "/api/v1/stacks", token: token)
+            #expect(reply.status == 401)
+            #expect((reply.body["error"] as? [String: Any])?["code"] as? String == "token_revoked")
+            #expect(try await first.request("GET", "/api/v1/stacks", token: token).status == 401, "the list only grows")
         }
     }
 }

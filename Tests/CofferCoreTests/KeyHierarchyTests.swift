@@ -62,7 +62,7 @@ import Testing
             #expect(keks[0].state == .active)
             let kek = try TestKeys.primary.unwrap(try #require(keks[0].wrappedKey))
             #expect(kek.count == 32)
-            #expect(deks.map(\.purpose) == ["audit", "database"])
+            #expect(deks.map(\.purpose) == ["audit", "database", "integrity"])
             for dek in deks {
                 let sealed = try SealedValue(bytes: try #require(dek.sealedKey))
                 #expect(sealed.keyVersion == 1)
@@ -117,7 +117,7 @@ import Testing
                 ).collect().first!.decode((Int, Int).self)
             }
             #expect(counts.0 == 1)
-            #expect(counts.1 == 2)
+            #expect(counts.1 == 3)  // database, audit, integrity
         }
     }
 

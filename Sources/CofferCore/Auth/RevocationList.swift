@@ -50,11 +50,19 @@ public final class RevocationList: Sendable {
     }
 
     /// Loads every revoked id the first time, then those revoked since the last refresh.
-    public func refresh(from database: Database, logger: Logger) async throws {
+    /// With `integrity`, the first load also counts as revoked every key whose row does not
+    /// verify: a key revoked and then un-revoked in SQL stays revoked for a replica that
+    /// starts afterwards, as it does for one that saw the revocation (the list only grows).
+    public func refresh(from database: Database, logger: Logger, integrity: RowIntegrity? = nil) async throws {
         let started = clock()
         let since = state.withLock { $0.syncedUntil }.map { $0.addingTimeInterval(-Self.overlap) }
         let repository = APIKeyRepository(logger: logger)
-        let (ids, now) = try await database.withSession { try await repository.revoked(since: since, on: $0) }
+        let (ids, now) = try await database.withSession { session -> ([String], Date) in
+            let (revoked, now) = try await repository.revoked(since: since, on: session)
+            guard since == nil, let integrity else { return (revoked, now) }
+            let unverified = try await repository.list(on: session).filter { !integrity.verify($0) }.map(\.id)
+            return (revoked + unverified, now)
+        }
         state.withLock { state in
             state.revoked.formUnion(ids)
             state.syncedUntil = now

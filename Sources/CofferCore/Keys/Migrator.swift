@@ -30,18 +30,26 @@ public struct Migrator: Sendable {
                 let applied = try await runner.apply(on: session)
                 let keys = try await hierarchy.ensure(on: session)
                 try await session.transaction { session in
-                    // The one moment rows without a code are trusted: when the integrity
-                    // key is first made, the API keys that exist then get their codes. A row
-                    // without one found later was not written by Coffer.
                     guard try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
+                    // The one moment rows without a code are trusted: the upgrade that adds
+                    // the codes' columns (in this very run) gives the rows that exist then
+                    // a code. An integrity key missing later was deleted: the new one
+                    // vouches for nothing, and rows without a code stay refused.
+                    guard applied.contains(Self.rowIntegrityMigration) else {
+                        logger.warning("the integrity key was missing and has been created anew; rows without a valid code stay refused (create their API keys again)")
+                        return
+                    }
                     let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
                     let count = try await integrity.authenticateRows(madeBy: nil, on: session)
-                    if count > 0 { logger.info("authenticated the rows stored before row integrity", metadata: ["rows": "\(count)"]) }
+                    if count > 0 { logger.warning("authenticated the rows stored before row integrity (first upgrade)", metadata: ["rows": "\(count)"]) }
                 }
                 return Result(appliedMigrations: applied, keys: keys)
             }
         }
     }
+
+    /// The migration that adds authentication codes to rows (``RowIntegrity``).
+    static let rowIntegrityMigration = "0008_row_integrity.sql"
 
     /// Names of migrations not yet applied (for `serve`'s start-up check).
     public func pendingMigrations(on database: Database) async throws -> [String] {

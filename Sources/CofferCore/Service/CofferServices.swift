@@ -44,12 +44,19 @@ public struct CofferServices: Sendable {
         // Read before loading: a change in between makes the first poll reload, never miss.
         let generation = try await KeyLifecycle.generation(on: setup, logger: logger)
         let keyring = try await migrator.loadKeyring(on: setup)
+        let integrity = RowIntegrity(keyring: keyring, logger: logger)
         let revocations = RevocationList()
-        try await revocations.refresh(from: setup, logger: logger)
-        return CofferServices(settings: settings, database: database, migrator: migrator, keyring: keyring, generation: generation, revocations: revocations, logger: logger)
+        try await revocations.refresh(from: setup, logger: logger, integrity: integrity)
+        return CofferServices(
+            settings: settings, database: database, migrator: migrator, keyring: keyring, generation: generation, revocations: revocations,
+            integrity: integrity, logger: logger
+        )
     }
 
-    private init(settings: CofferSettings, database: Database, migrator: Migrator, keyring: Keyring, generation: Int64, revocations: RevocationList, logger: Logger) {
+    private init(
+        settings: CofferSettings, database: Database, migrator: Migrator, keyring: Keyring, generation: Int64, revocations: RevocationList,
+        integrity: RowIntegrity, logger: Logger
+    ) {
         // One audit trail for every service, so repeated refusals are gathered across them.
         let audit = AuditLog(database: database, refusals: RefusalAggregator(window: settings.limits.refusalWindow), logger: logger)
         let keys = KeyLifecycle(
@@ -66,7 +73,7 @@ public struct CofferServices: Sendable {
             signer: settings.root, additionalVerificationKeys: settings.previousVerificationKeys, issuer: settings.issuer,
             audience: settings.audience, lifetime: settings.tokenLifetime, revocations: revocations
         )
-        self.integrity = RowIntegrity(keyring: keyring, logger: logger)
+        self.integrity = integrity
         self.apiKeys = APIKeyService(
             database: database, integrity: integrity, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
         )
