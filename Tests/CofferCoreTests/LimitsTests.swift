@@ -108,3 +108,18 @@ import Testing
         }
     }
 }
+
+extension LimitsTests {
+    /// A window that ended is replaced by the next refusal before a drain wrote it: its
+    /// count still reaches the trail.
+    @Test func aWindowReplacedBeforeItWasWrittenKeepsItsCount() {
+        let clock = Clock()
+        let aggregator = RefusalAggregator(window: 60, capacity: 100, now: { clock.now })
+        #expect(aggregator.admit(Self.refusal("api_key:a")))
+        for _ in 0..<3 { #expect(!aggregator.admit(Self.refusal("api_key:a"))) }
+        clock.advance(61)
+        #expect(aggregator.admit(Self.refusal("api_key:a")))
+        let summaries = aggregator.drain()
+        #expect(summaries.map(\.detail) == ["repeats=3 over=60s"])
+    }
+}

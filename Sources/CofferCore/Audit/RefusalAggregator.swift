@@ -28,7 +28,13 @@ public final class RefusalAggregator: Sendable {
     /// Seconds a window lasts.
     public let window: Int
     let capacity: Int
-    private let windows = Mutex<[Key: Window]>([:])
+    private struct State {
+        var windows: [Key: Window] = [:]
+        /// Windows that ended and were replaced by a new one before a drain wrote them.
+        var ended: [(Key, Window)] = []
+    }
+
+    private let state = Mutex(State())
     private let now: @Sendable () -> Double
 
     public convenience init(window: Int = CofferLimits.defaultRefusalWindow, capacity: Int = 10_000) {
@@ -45,21 +51,24 @@ public final class RefusalAggregator: Sendable {
     /// Counts `event`; true if it is the first of its window and must be written now.
     func admit(_ event: AuditRecord) -> Bool {
         let now = self.now()
-        return windows.withLock { windows in
+        return state.withLock { state in
             var key = Self.key(of: event)
-            if let open = windows[key], now - open.started < Double(window) {
-                windows[key]!.repeats += 1
-                windows[key]!.lastRequestID = event.requestID
-                return false
-            }
-            if windows[key] == nil, windows.count >= capacity {
+            if let open = state.windows[key] {
+                if now - open.started < Double(window) {
+                    state.windows[key]!.repeats += 1
+                    state.windows[key]!.lastRequestID = event.requestID
+                    return false
+                }
+                // Ended but not yet written: keep its count for the next drain.
+                if open.repeats > 0 { state.ended.append((key, open)) }
+            } else if state.windows.count >= capacity {
                 key.resource = "*"
                 key.detail = "distinct refusals over the limit of \(capacity)"
-                windows[key, default: Window(started: now, repeats: 0, lastRequestID: "")].repeats += 1
-                windows[key]!.lastRequestID = event.requestID
+                state.windows[key, default: Window(started: now, repeats: 0, lastRequestID: "")].repeats += 1
+                state.windows[key]!.lastRequestID = event.requestID
                 return false
             }
-            windows[key] = Window(started: now, repeats: 0, lastRequestID: event.requestID)
+            state.windows[key] = Window(started: now, repeats: 0, lastRequestID: event.requestID)
             return true
         }
     }
@@ -68,10 +77,15 @@ public final class RefusalAggregator: Sendable {
     /// shutdown), forgetting those windows.
     func drain(all: Bool = false) -> [AuditRecord] {
         let now = self.now()
-        return windows.withLock { windows in
+        return state.withLock { state in
             var summaries: [AuditRecord] = []
-            for (key, open) in windows where all || now - open.started >= Double(window) {
-                windows.removeValue(forKey: key)
+            var finished = state.ended
+            state.ended = []
+            for (key, open) in state.windows where all || now - open.started >= Double(window) {
+                state.windows.removeValue(forKey: key)
+                finished.append((key, open))
+            }
+            for (key, open) in finished {
                 guard open.repeats > 0 else { continue }
                 let detail = (key.detail.isEmpty ? "" : key.detail + " ") + "repeats=\(open.repeats) over=\(window)s"
                 summaries.append(AuditRecord(
@@ -83,7 +97,7 @@ public final class RefusalAggregator: Sendable {
         }
     }
 
-    var pending: Int { windows.withLock { $0.values.reduce(0) { $0 + $1.repeats } } }
+    var pending: Int { state.withLock { $0.windows.values.reduce(0) { $0 + $1.repeats } + $0.ended.reduce(0) { $0 + $1.1.repeats } } }
 
     private static func key(of event: AuditRecord) -> Key {
         Key(action: event.action, resource: event.resource, space: event.space, actor: event.actor, actorSpace: event.actorSpace,

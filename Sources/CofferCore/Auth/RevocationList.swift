@@ -60,7 +60,9 @@ public final class RevocationList: Sendable {
         let (ids, now) = try await database.withSession { session -> ([String], Date) in
             let (revoked, now) = try await repository.revoked(since: since, on: session)
             guard since == nil, let integrity else { return (revoked, now) }
-            let unverified = try await repository.list(on: session).filter { !integrity.verify($0) }.map(\.id)
+            // Only a forged row: one under a key version this process does not hold yet is
+            // not revoked for good on the strength of a stale keyring.
+            let unverified = try await repository.list(on: session).filter { integrity.check($0) == .forged }.map(\.id)
             return (revoked + unverified, now)
         }
         state.withLock { state in

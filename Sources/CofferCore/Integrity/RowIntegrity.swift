@@ -28,18 +28,38 @@ public final class RowIntegrity: Sendable {
         return (code, Int32(version))
     }
 
+    /// What checking a row's code found.
+    public enum Verdict: Sendable, Equatable {
+        /// The code was made for exactly these fields.
+        case authentic
+        /// No code, or one that does not verify: not written by Coffer as it is now.
+        case forged
+        /// Made by an integrity key version newer than any this process holds (another
+        /// replica rotated moments ago): not trusted yet, not counted as tampering.
+        case unknownKey
+    }
+
     /// Whether a row of `table` with `fields` carries a code made for exactly these fields.
-    /// A failure is counted and logged with `row` (an id, never a secret).
+    /// A forged row is counted and logged with `row` (an id, never a secret).
     public func verify(table: String, row: String, _ fields: [String], code: [UInt8]?, version: Int32?) -> Bool {
-        if let code, let version, let keyVersion = UInt32(exactly: version),
-           keyring.isValidAuthenticationCode(code, for: Self.message(table: table, fields), purpose: .integrity, version: keyVersion) {
-            return true
+        check(table: table, row: row, fields, code: code, version: version) == .authentic
+    }
+
+    public func check(table: String, row: String, _ fields: [String], code: [UInt8]?, version: Int32?) -> Verdict {
+        if let code, let version, let keyVersion = UInt32(exactly: version) {
+            if keyring.isValidAuthenticationCode(code, for: Self.message(table: table, fields), purpose: .integrity, version: keyVersion) {
+                return .authentic
+            }
+            if let newest = keyring.versions(of: .integrity).max(), keyVersion > newest {
+                logger.info("a row's code is under an integrity key version not loaded yet", metadata: ["table": "\(table)", "row": "\(row)"])
+                return .unknownKey
+            }
         }
         failures.withLock { $0[table, default: 0] += 1 }
         logger.error("integrity failure: a row does not carry a valid authentication code and is not trusted", metadata: [
             "table": "\(table)", "row": "\(row)", "reason": "\(code == nil ? "no code" : "code does not verify")",
         ])
-        return false
+        return .forged
     }
 
     /// Rows refused so far by table, for metrics.
@@ -105,9 +125,13 @@ extension RowIntegrity {
     }
 
     func verify(_ key: APIKeyRecord) -> Bool {
-        verify(table: Self.apiKeys, row: key.id,
-               Self.apiKeyFields(id: key.id, space: key.space, role: key.role, secretHash: key.secretHash, revoked: key.revokedAt != nil),
-               code: key.mac, version: key.macVersion)
+        check(key) == .authentic
+    }
+
+    func check(_ key: APIKeyRecord) -> Verdict {
+        check(table: Self.apiKeys, row: key.id,
+              Self.apiKeyFields(id: key.id, space: key.space, role: key.role, secretHash: key.secretHash, revoked: key.revokedAt != nil),
+              code: key.mac, version: key.macVersion)
     }
 }
 

@@ -27,21 +27,23 @@ public struct Migrator: Sendable {
         return try await database.withSession { session in
             try await session.withAdvisoryLock(MigrationRunner.advisoryLockKey) {
                 try await hierarchy.verifyRoot(on: session)
-                let applied = try await runner.apply(on: session)
-                let keys = try await hierarchy.ensure(on: session)
-                try await session.transaction { session in
-                    guard try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
-                    // The one moment rows without a code are trusted: the upgrade that adds
-                    // the codes' columns (in this very run) gives the rows that exist then
-                    // a code. An integrity key missing later was deleted: the new one
-                    // vouches for nothing, and rows without a code stay refused.
-                    guard applied.contains(Self.rowIntegrityMigration) else {
-                        logger.warning("the integrity key was missing and has been created anew; rows without a valid code stay refused (create their API keys again)")
-                        return
-                    }
+                // The one moment rows without a code are trusted: the upgrade that adds the
+                // codes' columns gives the rows that exist then a code, in that migration's
+                // own transaction, so a failure leaves the migration to apply again.
+                let applied = try await runner.apply(on: session) { name, session in
+                    guard name == Self.rowIntegrityMigration, try await hierarchy.verifyRoot(on: session),
+                          try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
                     let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
                     let count = try await integrity.authenticateRows(madeBy: nil, on: session)
-                    if count > 0 { logger.warning("authenticated the rows stored before row integrity (first upgrade)", metadata: ["rows": "\(count)"]) }
+                    logger.warning("authenticated the rows stored before row integrity (the upgrade that adds it)", metadata: ["rows": "\(count)"])
+                }
+                let keys = try await hierarchy.ensure(on: session)
+                // An integrity key missing after that was deleted: the new one vouches for
+                // nothing, and rows without a valid code stay refused.
+                try await session.transaction { session in
+                    if try await hierarchy.ensurePurposes(on: session).contains(.integrity) {
+                        logger.warning("the integrity key was missing and has been created anew; rows without a valid code stay refused (create their API keys again)")
+                    }
                 }
                 return Result(appliedMigrations: applied, keys: keys)
             }

@@ -28,7 +28,9 @@ public enum SecretMemory {
 
     /// Passes `bytes` to `body`, then zeroes them, whether `body` returns or throws.
     public static func using<Result>(_ bytes: consuming [UInt8], _ body: ([UInt8]) throws -> Result) rethrows -> Result {
-        var bytes = bytes
+        // `consume`, so no second reference keeps the storage shared and the zeroing is not
+        // spent on a copy-on-write copy.
+        var bytes = consume bytes
         defer { zero(&bytes) }
         return try body(bytes)
     }

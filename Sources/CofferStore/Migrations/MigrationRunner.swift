@@ -47,9 +47,13 @@ public struct MigrationRunner: Sendable {
     }
 
     /// Applies every pending migration. Call with ``advisoryLockKey`` held.
+    /// - Parameter afterEach: runs in each migration's own transaction, after its SQL, with
+    ///   its name: work that must commit with the migration or not at all.
     /// - Returns: the names applied.
     @discardableResult
-    public func apply(on session: StoreSession) async throws -> [String] {
+    public func apply(
+        on session: StoreSession, afterEach: @Sendable (String, StoreSession) async throws -> Void = { _, _ in }
+    ) async throws -> [String] {
         try await session.query(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -68,6 +72,7 @@ public struct MigrationRunner: Sendable {
                     for statement in SQLScript.statements(migration.sql) {
                         try await session.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
+                    try await afterEach(migration.name, session)
                     let checksum = Self.checksum(of: migration)
                     try await session.query(
                         "INSERT INTO schema_migrations (name, checksum) VALUES (\(migration.name), \(checksum))",
