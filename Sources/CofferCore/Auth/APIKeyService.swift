@@ -28,12 +28,16 @@ public struct APIKeyService: Sendable {
     public let revocations: RevocationList
 
     private let integrity: RowIntegrity
+    /// Reloads the keyring when a write met an integrity key another replica retired; nil
+    /// in tests of the service alone.
+    private let lifecycle: KeyLifecycle?
 
     public init(
-        database: Database, integrity: RowIntegrity, revocations: RevocationList = RevocationList(), audit: AuditLog? = nil,
-        throttle: TokenThrottle = TokenThrottle(limits: CofferLimits()), logger: Logger
+        database: Database, integrity: RowIntegrity, lifecycle: KeyLifecycle? = nil, revocations: RevocationList = RevocationList(),
+        audit: AuditLog? = nil, throttle: TokenThrottle = TokenThrottle(limits: CofferLimits()), logger: Logger
     ) {
         self.integrity = integrity
+        self.lifecycle = lifecycle
         self.database = database
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
@@ -53,17 +57,21 @@ public struct APIKeyService: Sendable {
         let name = try ConfigValidation.checkName(name, what: "an API key")
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
-        let record = try integrity.seal(APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret)))
-        let (repository, owners, spaces, audit) = (self.repository, self.owners, self.spaces, self.audit)
-        try await database.transaction { session in
-            // Serialised with space moves and deletions (which take the same lock), so a key
-            // can never be created into a space being deleted.
-            try await spaces.lockTree(on: session)
-            guard try await owners.spaceSubtree(of: principal.space, on: session).contains(space) else {
-                throw CofferError.unknownSpace("space `\(space)` does not exist")
+        let (repository, owners, spaces, audit, integrity) = (self.repository, self.owners, self.spaces, self.audit, self.integrity)
+        let record = try await KeyLifecycle.withFreshKeys(lifecycle) {
+            let record = try integrity.seal(APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret)))
+            try await self.database.transaction { session in
+                // Serialised with space moves and deletions (which take the same lock), so a
+                // key can never be created into a space being deleted.
+                try await spaces.lockTree(on: session)
+                guard try await owners.spaceSubtree(of: principal.space, on: session).contains(space) else {
+                    throw CofferError.unknownSpace("space `\(space)` does not exist")
+                }
+                try await integrity.confirmActive(record.macVersion, on: session)
+                try await repository.insert(record, on: session)
+                try await audit.record("api_key.create", resource: "api_key:\(id)", space: space, by: principal, detail: "role=\(role.rawValue)", on: session)
             }
-            try await repository.insert(record, on: session)
-            try await audit.record("api_key.create", resource: "api_key:\(id)", space: space, by: principal, detail: "role=\(role.rawValue)", on: session)
+            return record
         }
         return Created(record: record, secret: secret)
     }
@@ -153,7 +161,7 @@ public struct APIKeyService: Sendable {
     public func revoke(id: String, by principal: Principal = .commandLine) async throws {
         try await access.require(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
         let (repository, owners, audit, integrity) = (self.repository, self.owners, self.audit, self.integrity)
-        let revoked = try await database.transaction { session -> Bool in
+        let revoked = try await KeyLifecycle.withFreshKeys(lifecycle) { try await self.database.transaction { session -> Bool in
             let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
             guard var key = try await repository.findActiveForUpdate(id: id, spaces: reach, on: session) else { return false }
             // Revoking is always safe; a row that did not verify keeps its bad code, so it
@@ -161,10 +169,11 @@ public struct APIKeyService: Sendable {
             let authentic = integrity.verify(key)
             key.revokedAt = Date()
             let sealed = authentic ? try integrity.seal(key) : key
+            if authentic { try await integrity.confirmActive(sealed.macVersion, on: session) }
             try await repository.markRevoked(id: id, mac: authentic ? sealed.mac : nil, macVersion: authentic ? sealed.macVersion : nil, on: session)
             try await audit.record("api_key.revoke", resource: "api_key:\(id)", space: key.space, by: principal, on: session)
             return true
-        }
+        } }
         guard revoked else { throw CofferError.notFound("no active API key has id \(id)") }
         revocations.insert(id)
     }

@@ -79,6 +79,16 @@ public final class RowIntegrity: Sendable {
 
 /// Giving rows new codes, in the caller's transaction.
 extension RowIntegrity {
+    /// Confirms, in the writer's transaction, that the integrity key version that coded a
+    /// row is still the active one, holding a share lock on it until commit: a replica that
+    /// has not loaded a rotation yet reloads and codes again (``StaleKeyring``), so no row is
+    /// ever written under a version a destruction job has already moved rows off.
+    func confirmActive(_ version: Int32?, on session: StoreSession) async throws {
+        guard let version, try await KeyLifecycleRepository(logger: logger).isActiveDataKey(
+            purpose: DataKeyPurpose.integrity.rawValue, version: version, on: session
+        ) else { throw StaleKeyring() }
+    }
+
     /// Gives every authenticated row whose code `integrity` key version `version` made a new
     /// code under the active version, and returns how many. Only a row whose code verifies is
     /// vouched for again; one that does not keeps its bad code and stays refused. With

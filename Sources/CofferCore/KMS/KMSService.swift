@@ -69,6 +69,7 @@ public struct KMSService: Sendable {
                         throw CofferError.unknownSpace("space `\(space)` does not exist")
                     }
                     try await self.confirmActiveKEK(kekVersion, on: session)
+                    try await self.integrity.confirmActive(record.macVersion, on: session)
                     try await keys.insert(record, firstVersion: KMSKeyVersionRecord(keyID: record.uuid, version: 1, kekVersion: Int32(kekVersion), sealedKey: sealed),
                                           on: session)
                     try await audit.record("kms_key.create", resource: resource, space: space, by: principal,
@@ -111,7 +112,7 @@ public struct KMSService: Sendable {
         try await access.require(principal, .admin, action: "kms_key.update", resource: resource, space: nil)
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         let (keys, audit, integrity) = (self.keys, self.audit, self.integrity)
-        return try await database.transaction { session in
+        return try await withFreshKeys { try await database.transaction { session in
             guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
                 throw Self.notFound(name)
             }
@@ -130,11 +131,12 @@ public struct KMSService: Sendable {
             if let description = patch.description { key.description = description }
             key.updatedAt = Date()
             key = try integrity.seal(key)
+            try await integrity.confirmActive(key.macVersion, on: session)
             try await keys.update(key, on: session)
             try await audit.record("kms_key.update", resource: resource, space: key.space, by: principal,
                                    detail: changes.joined(separator: " "), on: session)
             return key
-        }
+        } }
     }
 
     /// A new version becomes the one that encrypts; older versions keep decrypting.
@@ -155,6 +157,7 @@ public struct KMSService: Sendable {
                 key.latestVersion = next
                 key.updatedAt = Date()
                 key = try integrity.seal(key)
+                try await integrity.confirmActive(key.macVersion, on: session)
                 try await keys.update(key, on: session)
                 try await audit.record("kms_key.rotate", resource: resource, space: key.space, by: principal, detail: "version=\(next)", on: session)
                 return key

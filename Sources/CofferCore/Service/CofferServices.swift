@@ -75,7 +75,7 @@ public struct CofferServices: Sendable {
         )
         self.integrity = integrity
         self.apiKeys = APIKeyService(
-            database: database, integrity: integrity, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
+            database: database, integrity: integrity, lifecycle: keys, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
         )
         let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, audit: audit, limits: settings.limits, logger: logger)
         self.owners = OwnerService(parts: config)
