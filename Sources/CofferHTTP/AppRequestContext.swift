@@ -10,18 +10,21 @@ public struct AppRequestContext: RequestContext, RemoteAddressRequestContext {
     public var principal: Principal?
     /// Set by ``RequestLogMiddleware``: the caller's `X-Request-Id` if well-formed, else a new one.
     public var requestID: String
-    /// The peer of the connection (a proxy's, behind one); nil in in-process tests.
-    public let remoteAddress: SocketAddress?
+    /// The connection, kept so that its peer is read only by the routes that need it.
+    private let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
         self.principal = nil
         self.requestID = ""
     }
 
     /// CONTRACT §3: a request body is at most 4 MiB.
     public var maxUploadSize: Int { 4 * 1024 * 1024 }
+
+    /// The peer of the connection (a proxy's, behind one); nil in in-process tests.
+    public var remoteAddress: SocketAddress? { channel.remoteAddress }
 
     /// The client address token requests are throttled by: the peer's IP address.
     var clientAddress: String {

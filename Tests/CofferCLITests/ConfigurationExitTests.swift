@@ -30,14 +30,16 @@ import Testing
         ]
     }()
 
-    @Test(arguments: ["migrate", "serve", "config"])
+    /// `api-keys` loads the keys (each key row carries a code), so it checks the root key
+    /// configuration as `serve` does.
+    @Test(arguments: ["migrate", "serve", "config", "api-keys"])
     func badInputExitsTwoWithOneLine(command: String) async throws {
         let goodKey = TestKeys.environmentValue(TestKeys.primary)
         for (name, overrides, variable) in Self.cases {
             var environment = ["ENCRYPTION_TYPE": "rsa", "DATABASE_URL": Self.databaseURL]
             if name != "missing key" { environment["ENCRYPTION_RSA_PRIVATE_KEY"] = goodKey }
             environment.merge(overrides) { $1 }
-            let arguments = command == "config" ? ["config", "check"] : [command]
+            let arguments = command == "config" ? ["config", "check"] : command == "api-keys" ? ["api-keys", "list"] : [command]
             let result = try await ProcessRunner.run(try TestEnvironment.binary(), arguments, environment: environment)
             #expect(result.status == 2, "\(name): exit \(result.status)")
             let lines = result.stderr.split(separator: "\n")
@@ -78,6 +80,7 @@ import Testing
         #expect(result.status == 0)
         #expect(result.stdout.contains(TestKeys.primary.publicKey.fingerprint))
         #expect(result.stdout.contains("127.0.0.1:1/coffer"))
+        #expect(result.stdout.contains("token rate per address 300/m, per key 60/m; 1000 elements per owner; 8388608 bytes per page"))
         let (passwordPrinted, keyPrinted) = (result.stdout.contains(Self.secretPassword), result.stdout.contains(String(keyValue.prefix(60))))
         #expect(!passwordPrinted, "config check printed the database password")
         #expect(!keyPrinted, "config check printed the root key")

@@ -97,8 +97,6 @@ public final class RefusalAggregator: Sendable {
         }
     }
 
-    var pending: Int { state.withLock { $0.windows.values.reduce(0) { $0 + $1.repeats } + $0.ended.reduce(0) { $0 + $1.1.repeats } } }
-
     private static func key(of event: AuditRecord) -> Key {
         Key(action: event.action, resource: event.resource, space: event.space, actor: event.actor, actorSpace: event.actorSpace,
             outcome: event.outcome, detail: event.detail)

@@ -99,18 +99,21 @@ extension RowIntegrity {
         let apiKeys = APIKeyRepository(logger: logger)
         let kmsKeys = KMSKeyRepository(logger: logger)
         var count = 0
-        func check(_ sealed: (mac: [UInt8]?, macVersion: Int32?)) throws -> (mac: [UInt8], version: Int32) {
-            guard let mac = sealed.mac, let macVersion = sealed.macVersion, macVersion != version else { throw StaleKeyring() }
-            return (mac, macVersion)
+        // A new code must come from another version than the one being moved off.
+        func recoded(_ code: [UInt8]?, _ codeVersion: Int32?) throws -> (code: [UInt8], version: Int32) {
+            guard let code, let codeVersion, codeVersion != version else { throw StaleKeyring() }
+            return (code, codeVersion)
         }
         for key in try await apiKeys.keysAuthenticated(byVersion: version, on: session) where version == nil || verify(key) {
             let sealed = try seal(key)
-            let (mac, macVersion) = try check((sealed.mac, sealed.macVersion))
+            let (mac, macVersion) = try recoded(sealed.mac, sealed.macVersion)
             try await apiKeys.setAuthenticationCode(id: key.id, mac: mac, macVersion: macVersion, on: session)
             count += 1
         }
         for key in try await kmsKeys.keysAuthenticated(byVersion: version, on: session) where version == nil || verify(key) {
-            try await kmsKeys.update(try seal(key), on: session)
+            let sealed = try seal(key)
+            _ = try recoded(sealed.mac, sealed.macVersion)
+            try await kmsKeys.update(sealed, on: session)
             count += 1
         }
         return count
