@@ -53,7 +53,8 @@ let package = Package(
                         .embedInCode("0004_kms_keys.sql"), .embedInCode("0005_data_path.sql"),
                         .embedInCode("0006_autoattach_audit.sql"),
                         .embedInCode("0007_element_bound.sql"),
-                        .embedInCode("0008_row_integrity.sql")]
+                        .embedInCode("0008_row_integrity.sql"),
+                        .embedInCode("0009_sealed_format_2.sql")]
         ),
         .target(
             name: "CofferStore",

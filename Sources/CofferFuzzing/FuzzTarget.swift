@@ -52,7 +52,7 @@ enum SealedTarget {
 
     static func run(_ data: [UInt8]) {
         guard let value = try? SealedValue(bytes: data) else {
-            invariant(data.count < SealedValue.minimumLength || data[0] != SealedValue.formatV1, "refused a well-formed header")
+            invariant(data.count < SealedValue.minimumLength || !SealedValue.knownFormats.contains(data[0]), "refused a well-formed header")
             return
         }
         invariant(value.bytes == data, "parsing changed the bytes")

@@ -88,7 +88,7 @@ import Testing
         #expect(throws: SealError(.truncated, "")) { try SealedValue(bytes: sealed.bytes.prefix(SealedValue.minimumLength - 1)) }
     }
 
-    @Test(arguments: [UInt8(0x00), 0x02, 0x7f, 0xff])
+    @Test(arguments: [UInt8(0x00), 0x03, 0x7f, 0xff])
     func unknownFormatByteIsRefused(format: UInt8) throws {
         var bytes = try SealedValue.seal(Array("x".utf8), key: key, keyVersion: 1, associatedData: aad).bytes
         bytes[0] = format

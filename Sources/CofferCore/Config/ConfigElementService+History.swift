@@ -51,15 +51,16 @@ extension ConfigElementService {
             guard let old = try await elements.version(ownerID: owner.uuid, configID: configID, version: number, on: session) else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no version \(number) of `\(configID)`")
             }
-            let associatedData = AssociatedData.configValue(ownerID: owner.uuid, configID: configID)
-            let plaintext = try keyring.open(try SealedValue(bytes: old.sealedValue), purpose: .database, associatedData: associatedData)
-            let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
-            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: session)
             let current = try await elements.find(ownerID: owner.uuid, configID: configID, on: session)
             if current == nil, try await elements.count(ownerID: owner.uuid, on: session) >= maxElements {
                 throw Self.tooManyElements(kind, ownerID, maxElements)
             }
             let version = try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) + 1
+            let plaintext = try self.open(old.sealedValue, place: ConfigValuePlace(
+                ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly, version: old.version))
+            let sealed = try keyring.sealConfigValue(plaintext, place: ConfigValuePlace(
+                ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly, version: version))
+            try await lifecycle?.confirmActive(.database, version: sealed.keyVersion, on: session)
             let now = Date()
             let record = ConfigElementRecord(
                 ownerID: owner.uuid, configID: configID, type: old.type, writeOnly: old.writeOnly,

@@ -27,7 +27,7 @@ public struct ConfigElementService: ConfigServing {
         let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
-        let (owners, elements, keyring, hints) = (self.owners, self.elements, self.keyring, self.ownerHints)
+        let (owners, elements, keyring, hints, versions) = (self.owners, self.elements, self.keyring, self.ownerHints, self.versionHints)
         let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
         return try await withFreshKeys {
             var ownerUUID = hints.uuid(of: kind, ownerID)
@@ -37,14 +37,17 @@ public struct ConfigElementService: ConfigServing {
                 }
                 ownerUUID = owner.uuid
             }
-            // The owner may be deleted and made anew under the same id between two tries.
-            for _ in 0..<3 {
+            // The owner may be deleted and made anew under the same id between two tries, and
+            // other writers may take the version this value was sealed for.
+            for _ in 0..<6 {
                 guard let uuid = ownerUUID else { break }
-                let sealed = try keyring.seal(plaintext, purpose: .database, associatedData: AssociatedData.configValue(ownerID: uuid, configID: configID))
+                let version = versions.latest(of: uuid, configID) + 1
+                let place = ConfigValuePlace(ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly, version: version)
+                let sealed = try keyring.sealConfigValue(plaintext, place: place)
                 let write = ElementWrite(
                     kind: kind, ownerID: ownerID, ownerUUID: uuid, configID: configID, type: input.type.rawValue,
                     writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
-                    checksum: checksum, description: input.description, maxElements: limits.maxElementsPerOwner
+                    checksum: checksum, description: input.description, maxElements: limits.maxElementsPerOwner, version: version
                 )
                 let outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
                 let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
@@ -60,12 +63,16 @@ public struct ConfigElementService: ConfigServing {
                     throw StaleKeyring()
                 case .tooManyElements:
                     throw Self.tooManyElements(kind, ownerID, limits.maxElementsPerOwner)
+                case .versionChanged(let latest):
+                    versions.remember(latest, of: uuid, configID)
+                    continue
                 case .unchanged(_, let version, let createdAt, let updatedAt):
                     stored = (version, createdAt, updatedAt, false)
                 case .written(_, let version, let createdAt, let updatedAt, let created):
                     stored = (version, createdAt, updatedAt, created)
                 }
                 hints.remember(uuid, for: kind, ownerID)
+                versions.remember(stored.version, of: uuid, configID)
                 let record = ConfigElementRecord(
                     ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
                     sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), checksum: checksum,
@@ -74,7 +81,7 @@ public struct ConfigElementService: ConfigServing {
                 )
                 return (try Self.view(record, value: input.writeOnly ? nil : input.value), stored.created)
             }
-            throw CofferError.unavailable("\(kind.rawValue) `\(ownerID)` is being replaced; retry")
+            throw CofferError.unavailable("\(kind.rawValue) `\(ownerID)` is being replaced or `\(configID)` is being written by others; retry")
         }
     }
 

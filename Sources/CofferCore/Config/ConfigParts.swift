@@ -17,6 +17,8 @@ struct ConfigParts: Sendable {
     let access: AccessControl
     /// Owner UUIDs for writes (verified by every write's statement).
     let ownerHints = OwnerUUIDHints()
+    /// Latest element versions for writes (verified by every write's statement).
+    let versionHints = ElementVersionHints()
     /// Confirms inside each write that the sealing key is still active, and reloads the
     /// keyring when another process rotated it. Nil in tests of the services alone.
     let lifecycle: KeyLifecycle?
@@ -54,6 +56,7 @@ extension ConfigServing {
     var audit: AuditLog { parts.audit }
     var access: AccessControl { parts.access }
     var ownerHints: OwnerUUIDHints { parts.ownerHints }
+    var versionHints: ElementVersionHints { parts.versionHints }
     var lifecycle: KeyLifecycle? { parts.lifecycle }
     var limits: CofferLimits { parts.limits }
     var logger: Logger { parts.logger }
@@ -65,9 +68,23 @@ extension ConfigServing {
     }
 
     func render(_ row: ConfigElementRecord, owner: UUID) throws -> String {
-        let sealed = try SealedValue(bytes: row.sealedValue)
-        let plaintext = try keyring.open(sealed, purpose: .database, associatedData: AssociatedData.configValue(ownerID: owner, configID: row.configID))
-        return Self.render(plaintext, type: try ConfigElementType.of(row))
+        let type = try ConfigElementType.of(row)  // an unknown type is refused before opening
+        let place = ConfigValuePlace(ownerID: owner, configID: row.configID, type: row.type, writeOnly: row.writeOnly, version: row.version)
+        return Self.render(try open(row.sealedValue, place: place), type: type)
+    }
+
+    /// Opens a stored config value in its place. One that does not open there (its row's
+    /// `write_only`, type or version edited in SQL, or its bytes copied from another version
+    /// or element) is refused and logged as an integrity failure: no route serves it.
+    func open(_ bytes: [UInt8], place: ConfigValuePlace) throws -> [UInt8] {
+        do {
+            return try keyring.openConfigValue(try SealedValue(bytes: bytes), place: place)
+        } catch let error as SealError where error.code == .authenticationFailed {
+            logger.error("integrity failure: a stored config value does not open in its place and is not served", metadata: [
+                "table": "config_elements", "owner": "\(place.ownerID)", "config_id": "\(place.configID)", "version": "\(place.version)",
+            ])
+            throw error
+        }
     }
 
     static func render(_ plaintext: [UInt8], type: ConfigElementType) -> String {

@@ -30,3 +30,29 @@ final class OwnerUUIDHints: Sendable {
         "\(kind.rawValue):\(id)"
     }
 }
+
+/// The latest version of each element this replica has written or read, by owner UUID and
+/// config id. A value is sealed for the version it becomes (sealed format 2), so a write
+/// needs the next version before its one statement runs; the hint saves a look-up. It is
+/// never trusted: the statement answers `version_changed` with the latest version when
+/// the hint is stale (another replica wrote meanwhile), and the value is sealed again.
+final class ElementVersionHints: Sendable {
+    private static let limit = 100_000
+    private let hints = Mutex<[String: Int32]>([:])
+
+    /// The latest version known, 0 when none (a new element is written as version 1).
+    func latest(of owner: UUID, _ configID: String) -> Int32 {
+        hints.withLock { $0[Self.key(owner, configID)] ?? 0 }
+    }
+
+    func remember(_ version: Int32, of owner: UUID, _ configID: String) {
+        hints.withLock { hints in
+            if hints.count >= Self.limit { hints.removeAll(keepingCapacity: true) }
+            hints[Self.key(owner, configID)] = version
+        }
+    }
+
+    private static func key(_ owner: UUID, _ configID: String) -> String {
+        "\(owner.uuidString)/\(configID)"
+    }
+}

@@ -31,10 +31,8 @@ public struct RuntimeConfigResolver: ConfigServing {
         return try await withFreshKeys {
             try rows.map { row in
                 let type = try ConfigElementType.of(row)
-                let plaintext = try keyring.open(
-                    try SealedValue(bytes: row.sealedValue), purpose: .database,
-                    associatedData: AssociatedData.configValue(ownerID: row.ownerID, configID: row.configID)
-                )
+                let plaintext = try open(row.sealedValue, place: ConfigValuePlace(
+                    ownerID: row.ownerID, configID: row.configID, type: row.type, writeOnly: row.writeOnly, version: row.version))
                 return RuntimeConfigItem(id: row.configID, type: type, value: Self.render(plaintext, type: type), writeOnly: row.writeOnly, source: row.source)
             }.sorted { $0.id < $1.id }
         }

@@ -140,10 +140,12 @@ public struct KeyHierarchy: Sendable {
         // What is erased or rewrapped away leaves this replica's memory too.
         self.unwrapped.keep(only: Set(unwrapped.keys))
         let activeKEK = keks.last(where: { $0.state == .active && unwrapped[$0.version] != nil })?.version
+        let formatV1Retired = try await KeyLifecycleRepository(logger: logger).formatV1Retired(on: session)
         return Keyring(
             dataKeys: dataKeys,
             keyEncryptionKeys: Dictionary(uniqueKeysWithValues: unwrapped.map { (UInt32($0.key), $0.value) }),
-            activeKEK: activeKEK.map(UInt32.init)
+            activeKEK: activeKEK.map(UInt32.init),
+            acceptsFormatV1: !formatV1Retired
         )
     }
 

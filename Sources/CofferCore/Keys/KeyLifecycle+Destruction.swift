@@ -43,7 +43,7 @@ extension KeyLifecycle {
             guard let dek = try await keys.dataKeys(on: session).first(where: { $0.purpose == purpose && $0.version == version }) else {
                 throw CofferError.notFound("key version \(id) does not exist")
             }
-            if let running = try await lifecycle.jobs(running: true, on: session).first(where: { $0.purpose == purpose && $0.version == version }) {
+            if let running = try await lifecycle.jobs(running: true, on: session).first(where: { $0.kind == .destroy && $0.purpose == purpose && $0.version == version }) {
                 return running
             }
             guard dek.state == .retired else {
@@ -87,37 +87,19 @@ extension KeyLifecycle {
     private func run(_ job: DestructionJobRecord, on session: StoreSession, shouldStop: @Sendable () -> Bool) async throws {
         // Another process may have finished it between listing and locking.
         guard try await lifecycle.job(id: job.id, on: session)?.state == .running else { return }
+        if job.kind == .reseal {
+            try await runReseal(job, on: session, shouldStop: shouldStop)
+            return
+        }
         logger.info("destruction job running", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(job.version)"])
         let version = job.version
         if job.purpose == DataKeyPurpose.database.rawValue {
-            while true {
-                let moved = try await inTransaction(on: session) {
-                    var rows = try await self.lifecycle.lockCurrentValues(dekVersion: version, limit: self.batchSize, on: session)
-                    if rows.isEmpty { rows = try await self.lifecycle.lockHistoryValues(dekVersion: version, limit: self.batchSize, on: session) }
-                    guard !rows.isEmpty else { return 0 }
-                    var activeVersion: Int32?
-                    for row in rows {
-                        let associatedData = AssociatedData.configValue(ownerID: row.ownerID, configID: row.configID)
-                        let plaintext = try self.keyring.open(try SealedValue(bytes: row.sealedValue), purpose: .database, associatedData: associatedData)
-                        let sealed = try self.keyring.seal(plaintext, purpose: .database, associatedData: associatedData)
-                        if activeVersion != Int32(sealed.keyVersion) {
-                            guard try await self.lifecycle.isActiveDataKey(purpose: job.purpose, version: Int32(sealed.keyVersion), on: session),
-                                  sealed.keyVersion != UInt32(version)
-                            else { throw StaleKeyring() }
-                            activeVersion = Int32(sealed.keyVersion)
-                        }
-                        try await self.lifecycle.replaceSealed(row, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), on: session)
-                    }
-                    try await self.lifecycle.addProgress(job: job.id, done: Int64(rows.count), on: session)
-                    return rows.count
-                }
-                if moved == 0 { break }
-                if shouldStop() {
-                    logger.info("destruction job paused for shutdown", metadata: ["job": "\(job.id)"])
-                    return
-                }
-                if batchPause > .zero { try await Task.sleep(for: batchPause) }
+            let lifecycle = self.lifecycle
+            let finished = try await resealBatches(of: job, on: session, shouldStop: shouldStop) { session in
+                let rows = try await lifecycle.lockCurrentValues(dekVersion: version, limit: self.batchSize, on: session)
+                return rows.isEmpty ? try await lifecycle.lockHistoryValues(dekVersion: version, limit: self.batchSize, on: session) : rows
             }
+            guard finished else { return }
         }
         // Final check with writers blocked: nothing names the version any more.
         let erased = try await inTransaction(on: session) {
@@ -136,6 +118,89 @@ extension KeyLifecycle {
         if erased {
             logger.info("destruction job completed", metadata: ["job": "\(job.id)", "key": "\(job.purpose)-v\(version)"])
             try await reload()
+        }
+    }
+
+    /// Re-seals batches of values in format 2 under the active database key, each batch
+    /// in a transaction of its own, until `lock` finds none. False when it stopped for
+    /// shutdown (the job resumes on the next run).
+    private func resealBatches(
+        of job: DestructionJobRecord, on session: StoreSession, shouldStop: @Sendable () -> Bool,
+        lock: @escaping @Sendable (StoreSession) async throws -> [SealedValueRow]
+    ) async throws -> Bool {
+        while true {
+            let moved = try await inTransaction(on: session) {
+                let rows = try await lock(session)
+                guard !rows.isEmpty else { return 0 }
+                var activeVersion: Int32?
+                for row in rows {
+                    let plaintext = try self.keyring.openConfigValue(try SealedValue(bytes: row.sealedValue), place: row.place)
+                    let sealed = try self.keyring.sealConfigValue(plaintext, place: row.place)
+                    if activeVersion != Int32(sealed.keyVersion) {
+                        guard try await self.lifecycle.isActiveDataKey(purpose: DataKeyPurpose.database.rawValue, version: Int32(sealed.keyVersion), on: session),
+                              job.kind == .reseal || sealed.keyVersion != UInt32(job.version)
+                        else { throw StaleKeyring() }
+                        activeVersion = Int32(sealed.keyVersion)
+                    }
+                    try await self.lifecycle.replaceSealed(row, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion), on: session)
+                }
+                try await self.lifecycle.addProgress(job: job.id, done: Int64(rows.count), on: session)
+                return rows.count
+            }
+            if moved == 0 { return true }
+            if shouldStop() {
+                logger.info("key job paused for shutdown", metadata: ["job": "\(job.id)"])
+                return false
+            }
+            if batchPause > .zero { try await Task.sleep(for: batchPause) }
+        }
+    }
+
+    /// A reseal job: every config value still in sealed format 1 is sealed again in format 2;
+    /// when none is left (checked with writers blocked), format 1 is retired: every replica
+    /// reloads its keys and refuses format 1 from then on.
+    private func runReseal(_ job: DestructionJobRecord, on session: StoreSession, shouldStop: @Sendable () -> Bool) async throws {
+        logger.info("reseal job running", metadata: ["job": "\(job.id)"])
+        let lifecycle = self.lifecycle
+        let finished = try await resealBatches(of: job, on: session, shouldStop: shouldStop) { session in
+            let rows = try await lifecycle.lockFormatV1CurrentValues(limit: self.batchSize, on: session)
+            return rows.isEmpty ? try await lifecycle.lockFormatV1HistoryValues(limit: self.batchSize, on: session) : rows
+        }
+        guard finished else { return }
+        let done = try await inTransaction(on: session) {
+            try await self.lifecycle.lockValueTables(on: session)
+            guard try await self.lifecycle.countFormatV1(on: session) == 0 else { return false }
+            try await self.lifecycle.finishJob(job.id, state: .completed, on: session)
+            try await self.lifecycle.bumpGeneration(on: session)
+            try await self.audit.record("keys.resealed", resource: "keys", space: "root", by: .system, detail: "job=\(job.id)", on: session)
+            return true
+        }
+        if done {
+            logger.info("reseal job completed: sealed format 1 is retired", metadata: ["job": "\(job.id)"])
+            try await reload()
+        }
+    }
+
+    /// Starts re-sealing every config value still in sealed format 1 (written before format
+    /// 2) in format 2, as a job that runs in the background of `coffer serve` (or of this
+    /// command with `--wait`) and resumes after a kill. Until it finishes both formats open;
+    /// then format 1 is refused. Starting it while one runs returns that one.
+    public func reseal(by principal: Principal = .commandLine) async throws -> DestructionJobRecord {
+        try await authorize(principal, action: "keys.reseal")
+        let (lifecycle, audit, keyring) = (self.lifecycle, self.audit, self.keyring)
+        return try await database.transaction { session in
+            try await lifecycle.lockKeyChanges(on: session)
+            if let running = try await lifecycle.jobs(running: true, on: session).first(where: { $0.kind == .reseal }) {
+                return running
+            }
+            guard let active = keyring.activeVersion(of: .database) else {
+                throw CofferError.unavailable("no active database data key is loaded")
+            }
+            let total = try await lifecycle.countFormatV1(on: session)
+            let job = try await lifecycle.insertJob(kind: .reseal, purpose: DataKeyPurpose.database.rawValue, version: Int32(active),
+                                                    total: total, requestedBy: principal.apiKeyID, on: session)
+            try await audit.record("keys.reseal", resource: "keys", space: "root", by: principal, detail: "job=\(job.id) values=\(total)", on: session)
+            return job
         }
     }
 

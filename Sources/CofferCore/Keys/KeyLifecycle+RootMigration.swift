@@ -36,8 +36,7 @@ extension KeyLifecycle {
             let dataKeys = try await keys.dataKeys(on: session).filter { $0.sealedKey != nil }.count
             var checked = 0
             for row in try await lifecycle.sampleValues(limit: sampleSize, on: session) {
-                _ = try fresh.open(try SealedValue(bytes: row.sealedValue), purpose: .database,
-                                   associatedData: AssociatedData.configValue(ownerID: row.ownerID, configID: row.configID))
+                _ = try fresh.openConfigValue(try SealedValue(bytes: row.sealedValue), place: row.place)
                 checked += 1
             }
             try await lifecycle.bumpGeneration(on: session)

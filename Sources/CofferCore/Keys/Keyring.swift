@@ -33,21 +33,26 @@ public final class Keyring: Sendable {
         var active: [DataKeyPurpose: UInt32] = [:]
         var keyEncryptionKeys: [UInt32: SymmetricKey] = [:]
         var activeKEK: UInt32?
+        var acceptsFormatV1 = true
     }
 
     private let state: Mutex<State>
     private let sealed = Atomic<UInt64>(0)
     private let opened = Atomic<UInt64>(0)
+    private let refusedValues = Atomic<UInt64>(0)
 
     /// Values sealed and opened by this keyring since start (for metrics).
     public var counts: (sealed: UInt64, opened: UInt64) { (sealed.load(ordering: .relaxed), opened.load(ordering: .relaxed)) }
 
     /// Builds a keyring from unwrapped data keys and the unwrapped key-encryption keys that
     /// seal named KMS keys (`activeKEK` seals new ones).
-    public init(dataKeys: [DataKey], keyEncryptionKeys: [UInt32: SymmetricKey] = [:], activeKEK: UInt32? = nil) {
+    /// `acceptsFormatV1` is false once `coffer keys reseal` has sealed every config value
+    /// in format 2: a format 1 value found later was put back from an earlier copy.
+    public init(dataKeys: [DataKey], keyEncryptionKeys: [UInt32: SymmetricKey] = [:], activeKEK: UInt32? = nil, acceptsFormatV1: Bool = true) {
         var state = State()
         state.keyEncryptionKeys = keyEncryptionKeys
         state.activeKEK = activeKEK
+        state.acceptsFormatV1 = acceptsFormatV1
         for dataKey in dataKeys {
             state.keys[dataKey.purpose, default: [:]][dataKey.version] = dataKey.key
             if dataKey.isActive { state.active[dataKey.purpose] = dataKey.version }
@@ -130,6 +135,42 @@ public final class Keyring: Sendable {
     public func isValidAuthenticationCode(_ code: [UInt8], for message: [UInt8], purpose: DataKeyPurpose, version: UInt32) -> Bool {
         guard let key = state.withLock({ $0.keys[purpose]?[version] }) else { return false }
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: message, using: key)
+    }
+
+    /// Config values that did not open in their place (tampered with, or a format 1 value
+    /// after the reseal finished), for the metric `coffer_integrity_failures_total`.
+    public var refusedValueCount: UInt64 { refusedValues.load(ordering: .relaxed) }
+
+    /// Whether config values in sealed format 1 are still read.
+    public var acceptsFormatV1: Bool { state.withLock { $0.acceptsFormatV1 } }
+
+    /// Seals a config value in format 2 under the active database key, bound to `place`.
+    public func sealConfigValue(_ plaintext: some DataProtocol, place: ConfigValuePlace) throws -> SealedValue {
+        let (version, key): (UInt32, SymmetricKey) = try state.withLock { state in
+            guard let version = state.active[.database], let key = state.keys[.database]?[version] else {
+                throw CofferError.unavailable("no active database data key is loaded")
+            }
+            return (version, key)
+        }
+        sealed.add(1, ordering: .relaxed)
+        return try SealedValue.seal(plaintext, key: key, keyVersion: version,
+                                    associatedData: AssociatedData.configValue(place, format: SealedValue.formatV2), format: SealedValue.formatV2)
+    }
+
+    /// Opens a config value with the associated data of the format its bytes name. A value
+    /// that does not open in `place` (its row's `write_only`, type or version edited, or
+    /// its bytes copied from elsewhere) is counted and refused, as is a format 1 value once
+    /// format 1 is retired.
+    public func openConfigValue(_ sealed: SealedValue, place: ConfigValuePlace) throws -> [UInt8] {
+        do {
+            if sealed.format == SealedValue.formatV1, !acceptsFormatV1 {
+                throw SealError(.authenticationFailed, "sealed format 1 is retired (every value was sealed again in format 2); this value was put back from an earlier copy")
+            }
+            return try open(sealed, purpose: .database, associatedData: AssociatedData.configValue(place, format: sealed.format))
+        } catch let error as SealError where error.code == .authenticationFailed {
+            refusedValues.add(1, ordering: .relaxed)
+            throw error
+        }
     }
 
     /// Opens a value with the data key version its header names.

@@ -30,6 +30,7 @@ public final class Metrics: Sendable {
         _ = counter(.tokensIssued, [])
         _ = counter(.integrityFailures, ["api_keys"])
         _ = counter(.integrityFailures, ["kms_keys"])
+        _ = counter(.integrityFailures, ["config_elements"])
     }
 
     /// Counts an event of `family` with `labels` (values in the family's label order).

@@ -2,13 +2,21 @@ import Crypto
 import Foundation
 
 /// The sealed format of every AES-256-GCM value Coffer stores, data keys included:
-/// `0x01 | key version (uint32 BE) | nonce (12) | ciphertext | tag (16)`.
+/// `format | key version (uint32 BE) | nonce (12) | ciphertext | tag (16)`.
 ///
 /// The associated data is not stored: it is derived from where the value lives
-/// (see ``AssociatedData``), so a value moved to another place does not open.
+/// (see ``AssociatedData``), so a value moved to another place does not open. The format
+/// byte says which associated data: `0x01` for every value written before format 2, and
+/// still for data keys and KMS key material; `0x02` for config values whose associated
+/// data binds also their type, `write_only` and version
+/// (``AssociatedData/configValue(_:format:)``).
 public struct SealedValue: Sendable, Hashable {
-    /// The only format byte defined so far.
+    /// The first format: a config value is bound to its owner and config id.
     public static let formatV1: UInt8 = 0x01
+    /// A config value is bound to its owner, config id, type, `write_only` and version.
+    public static let formatV2: UInt8 = 0x02
+    /// The format bytes this code reads.
+    public static let knownFormats: Set<UInt8> = [formatV1, formatV2]
     /// Bytes before the ciphertext.
     public static let headerLength = 1 + 4 + 12
     /// Bytes of the GCM tag.
@@ -16,6 +24,8 @@ public struct SealedValue: Sendable, Hashable {
     /// Length of a sealed empty plaintext.
     public static let minimumLength = headerLength + tagLength
 
+    /// The format byte (``formatV1`` or ``formatV2``): which associated data opens it.
+    public var format: UInt8 { bytes[0] }
     /// Version of the key that sealed the value, read from the header.
     public let keyVersion: UInt32
     /// The whole sealed byte string, header included.
@@ -26,7 +36,7 @@ public struct SealedValue: Sendable, Hashable {
     public init(bytes: some Collection<UInt8>) throws {
         let bytes = [UInt8](bytes)
         guard bytes.count >= Self.minimumLength else { throw SealError.truncated(bytes.count) }
-        guard bytes[0] == Self.formatV1 else {
+        guard Self.knownFormats.contains(bytes[0]) else {
             throw SealError(.unknownFormat, "unknown sealed format byte 0x\(Hex.encode([bytes[0]]))")
         }
         self.keyVersion = UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4])
@@ -39,17 +49,21 @@ public struct SealedValue: Sendable, Hashable {
     ///   - key: an AES-256 key.
     ///   - keyVersion: the key's version, written to the header so the value names its key.
     ///   - associatedData: the value's place (``AssociatedData``), authenticated but not stored.
+    ///   - format: the format byte, which names the kind of `associatedData` (the bytes are
+    ///     the same layout in every format).
     public static func seal(
         _ plaintext: some DataProtocol,
         key: SymmetricKey,
         keyVersion: UInt32,
-        associatedData: some DataProtocol
+        associatedData: some DataProtocol,
+        format: UInt8 = formatV1
     ) throws -> SealedValue {
+        guard knownFormats.contains(format) else { throw SealError(.unknownFormat, "unknown sealed format byte 0x\(Hex.encode([format]))") }
         guard key.bitCount == 256 else { throw SealError(.invalidKey, "sealing needs a 256-bit key, got \(key.bitCount) bits") }
         let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(), authenticating: associatedData)
         var out = [UInt8]()
         out.reserveCapacity(headerLength + plaintext.count + tagLength)
-        out.append(formatV1)
+        out.append(format)
         out.append(contentsOf: [UInt8(keyVersion >> 24), UInt8(keyVersion >> 16 & 0xff), UInt8(keyVersion >> 8 & 0xff), UInt8(keyVersion & 0xff)])
         out.append(contentsOf: box.nonce)
         out.append(contentsOf: box.ciphertext)

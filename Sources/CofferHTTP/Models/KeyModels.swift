@@ -93,7 +93,7 @@ struct DestructionJobResponse: Encodable, Sendable {
 
     init(_ job: DestructionJobRecord) {
         self.id = String(job.id)
-        self.key = "\(job.purpose)-v\(job.version)"
+        self.key = job.kind == .reseal ? "reseal" : "\(job.purpose)-v\(job.version)"
         self.state = job.state.rawValue
         self.total = job.total
         self.done = job.done

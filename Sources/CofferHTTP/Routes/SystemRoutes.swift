@@ -65,6 +65,7 @@ extension SystemRoutes {
         for (table, count) in services.integrity.failureCounts {
             metrics.sample(.integrityFailures, [table], count: count)
         }
+        metrics.sample(.integrityFailures, ["config_elements"], count: Int(services.keyring.refusedValueCount))
         let verification = services.tokens.verificationStats
         metrics.sample(.tokenVerifications, count: Int(verification.count))
         metrics.sample(.tokenVerificationSeconds, sum: verification.seconds)

@@ -12,6 +12,8 @@ public struct RuntimeConfigRow: Sendable, Equatable {
     public var type: String
     public var writeOnly: Bool
     public var sealedValue: [UInt8]
+    /// The element version the value was written as (bound into its sealing).
+    public var version: Int32
 }
 
 /// The caller of an audited operation, as its audit row records it.
@@ -28,7 +30,7 @@ public struct AuditActor: Sendable, Equatable {
 }
 
 /// A config write as the caller sealed it: for owner `ownerUUID`, under data key version
-/// `dekVersion`.
+/// `dekVersion`, as element version `version`.
 public struct ElementWrite: Sendable {
     public var kind: OwnerKind
     public var ownerID: String
@@ -42,9 +44,12 @@ public struct ElementWrite: Sendable {
     public var description: String
     /// A new element is refused when its owner already holds this many.
     public var maxElements: Int
+    /// The version the value was sealed for: the write is refused (``ElementWriteOutcome/versionChanged(latest:)``)
+    /// unless it is the element's next one.
+    public var version: Int32
 
     public init(kind: OwnerKind, ownerID: String, ownerUUID: UUID?, configID: String, type: String, writeOnly: Bool,
-                sealedValue: [UInt8], dekVersion: Int32, checksum: String, description: String, maxElements: Int) {
+                sealedValue: [UInt8], dekVersion: Int32, checksum: String, description: String, maxElements: Int, version: Int32) {
         self.kind = kind
         self.ownerID = ownerID
         self.ownerUUID = ownerUUID
@@ -56,6 +61,7 @@ public struct ElementWrite: Sendable {
         self.checksum = checksum
         self.description = description
         self.maxElements = maxElements
+        self.version = version
     }
 }
 
@@ -69,6 +75,9 @@ public enum ElementWriteOutcome: Sendable, Equatable {
     case staleKey
     /// The element is new and its owner already holds `maxElements`; nothing written.
     case tooManyElements
+    /// The value was sealed for another version than the next: the latest is `latest`
+    /// (0 for none); seal again for the one after it.
+    case versionChanged(latest: Int32)
     /// The element already held exactly this; audited, no new version.
     case unchanged(space: String, version: Int32, createdAt: Date, updatedAt: Date)
     /// Stored as `version`; `created` when the element is new.
@@ -88,16 +97,16 @@ extension ConfigElementRepository {
         let (stack, rows) = try await session.closingIfReadOnly { () -> (UUID?, [RuntimeConfigRow]) in
             var stack: UUID?
             var rows: [RuntimeConfigRow] = []
-            for try await (owner, source, configID, type, writeOnly, sealed) in try await session.execute(
+            for try await (owner, source, configID, type, writeOnly, sealed, version) in try await session.execute(
                 RuntimeConfigStatement(space: space, stackID: stackID, actor: actor)
             ) {
-                guard let configID, let type, let writeOnly, let sealed else {
+                guard let configID, let type, let writeOnly, let sealed, let version else {
                     stack = owner
                     continue
                 }
                 rows.append(RuntimeConfigRow(
                     ownerID: owner, source: source, configID: configID, type: type, writeOnly: writeOnly,
-                    sealedValue: Array(sealed.readableBytesView)
+                    sealedValue: Array(sealed.readableBytesView), version: version
                 ))
             }
             return (stack, rows)
@@ -116,7 +125,7 @@ extension ConfigElementRepository {
         // A write is acknowledged only once it has committed.
         switch outcome {
         case .written, .unchanged: try await session.confirmCommitted()
-        case .notFound, .ownerChanged, .staleKey, .tooManyElements: break
+        case .notFound, .ownerChanged, .staleKey, .tooManyElements, .versionChanged: break
         }
         return outcome
     }
@@ -136,6 +145,9 @@ extension ConfigElementRepository {
                 outcome = .staleKey
             case "too_many_elements":
                 outcome = .tooManyElements
+            case "version_changed":
+                guard let version else { throw StoreError(.failed, "coffer_put_config_element answered version_changed without a version") }
+                outcome = .versionChanged(latest: version)
             case "unchanged", "written":
                 guard let ownerSpace, let version, let createdAt, let updatedAt, let created else {
                     throw StoreError(.failed, "coffer_put_config_element answered \(status) with missing fields")
@@ -154,9 +166,9 @@ extension ConfigElementRepository {
 
 /// The statement behind ``ConfigElementRepository/runtimeConfig(stackID:reachFrom:by:on:)``.
 struct RuntimeConfigStatement: PostgresPreparedStatement {
-    static let name = "coffer_runtime_config_v1"
-    static let sql = "SELECT owner_uuid, source, config_id, type, write_only, sealed_value FROM coffer_runtime_config($1, $2, $3, $4, $5)"
-    typealias Row = (UUID, String, String?, String?, Bool?, ByteBuffer?)
+    static let name = "coffer_runtime_config_v2"
+    static let sql = "SELECT owner_uuid, source, config_id, type, write_only, sealed_value, version FROM coffer_runtime_config($1, $2, $3, $4, $5)"
+    typealias Row = (UUID, String, String?, String?, Bool?, ByteBuffer?, Int32?)
 
     var space: String
     var stackID: String
@@ -179,10 +191,10 @@ struct RuntimeConfigStatement: PostgresPreparedStatement {
 
 /// The statement behind ``ConfigElementRepository/write(_:reachFrom:by:on:)``.
 struct PutElementStatement: PostgresPreparedStatement {
-    static let name = "coffer_put_config_element_v2"
+    static let name = "coffer_put_config_element_v3"
     static let sql = """
         SELECT status, owner_uuid, owner_space, version, created_at, updated_at, created
-        FROM coffer_put_config_element_bounded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        FROM coffer_put_config_element_bounded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         """
     typealias Row = (String, UUID?, String?, Int32?, Date?, Date?, Bool?)
 
@@ -207,6 +219,7 @@ struct PutElementStatement: PostgresPreparedStatement {
         bindings.append(actor.actorSpace)
         bindings.append(actor.requestID)
         bindings.append(Int32(clamping: write.maxElements))
+        bindings.append(write.version)
         return bindings
     }
 

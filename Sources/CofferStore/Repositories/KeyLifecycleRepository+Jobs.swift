@@ -2,9 +2,18 @@ import Foundation
 import Logging
 import PostgresNIO
 
+/// What a key job does.
+public enum KeyJobKind: String, Sendable, Equatable {
+    /// Re-seals every value under a retired data key version, then erases it.
+    case destroy
+    /// Re-seals every config value still in sealed format 1 in format 2, then retires format 1.
+    case reseal
+}
+
 /// A row of `key_destruction_jobs`.
 public struct DestructionJobRecord: Sendable, Equatable {
     public var id: Int64
+    public var kind: KeyJobKind
     public var purpose: String
     public var version: Int32
     public var state: JobState
@@ -19,11 +28,11 @@ public struct DestructionJobRecord: Sendable, Equatable {
 
 /// SQL for destruction jobs: their rows and the session lock of the replica running one.
 extension KeyLifecycleRepository {
-    public func insertJob(purpose: String, version: Int32, total: Int64, requestedBy: String, on session: StoreSession) async throws -> DestructionJobRecord {
+    public func insertJob(kind: KeyJobKind = .destroy, purpose: String, version: Int32, total: Int64, requestedBy: String, on session: StoreSession) async throws -> DestructionJobRecord {
         let rows = try await session.query(
             """
-            INSERT INTO key_destruction_jobs (purpose, version, state, total, requested_by)
-            VALUES (\(purpose), \(version), 'running', \(total), \(requestedBy))
+            INSERT INTO key_destruction_jobs (kind, purpose, version, state, total, requested_by)
+            VALUES (\(kind.rawValue), \(purpose), \(version), 'running', \(total), \(requestedBy))
             RETURNING \(unescaped: Self.jobColumns)
             """,
             logger: logger
@@ -75,15 +84,32 @@ extension KeyLifecycleRepository {
         try await session.query("SELECT pg_advisory_unlock(710231, \(Int32(truncatingIfNeeded: job)))", logger: logger)
     }
 
-    static let jobColumns = "id, purpose, version, state, total, done, error, requested_by, created_at, updated_at, finished_at"
+    /// Whether a reseal job has finished: every config value was sealed in format 2 then.
+    /// False before migration 0009 (while an earlier migration loads the keys).
+    public func formatV1Retired(on session: StoreSession) async throws -> Bool {
+        let hasKinds = try await session.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_attribute
+                           WHERE attrelid = to_regclass('key_destruction_jobs') AND attname = 'kind' AND NOT attisdropped)
+            """,
+            logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+        guard hasKinds else { return false }
+        return try await session.query(
+            "SELECT EXISTS (SELECT 1 FROM key_destruction_jobs WHERE kind = 'reseal' AND state = 'completed')", logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+    }
+
+    static let jobColumns = "id, kind, purpose, version, state, total, done, error, requested_by, created_at, updated_at, finished_at"
 
     func jobs(_ rows: PostgresRowSequence) async throws -> [DestructionJobRecord] {
         var result: [DestructionJobRecord] = []
         for try await row in rows {
-            let (id, purpose, version, state, total, done, error, requestedBy, createdAt, updatedAt, finishedAt) =
-                try row.decode((Int64, String, Int32, String, Int64, Int64, String, String, Date, Date, Date?).self)
+            let (id, kind, purpose, version, state, total, done, error, requestedBy, createdAt, updatedAt, finishedAt) =
+                try row.decode((Int64, String, String, Int32, String, Int64, Int64, String, String, Date, Date, Date?).self)
+            guard let kind = KeyJobKind(rawValue: kind) else { throw StoreError(.unknownValue, "key job \(id) has an unknown kind `\(kind)`") }
             result.append(DestructionJobRecord(
-                id: id, purpose: purpose, version: version, state: try .stored(state, in: "destruction job \(id)"), total: total, done: done, error: error,
+                id: id, kind: kind, purpose: purpose, version: version, state: try .stored(state, in: "destruction job \(id)"), total: total, done: done, error: error,
                 requestedBy: requestedBy, createdAt: createdAt, updatedAt: updatedAt, finishedAt: finishedAt
             ))
         }

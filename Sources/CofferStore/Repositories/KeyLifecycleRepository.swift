@@ -1,13 +1,25 @@
+import CofferCrypto
 import Foundation
 import Logging
 import PostgresNIO
 
-/// A sealed value to re-encrypt: a current element (`version` nil) or a history version.
+/// A sealed value to re-encrypt: a current element (`version` nil) or a history version,
+/// with the fields its sealing binds (``place``).
 public struct SealedValueRow: Sendable, Equatable {
     public var ownerID: UUID
     public var configID: String
+    /// The history version; nil for a current value.
     public var version: Int32?
     public var sealedValue: [UInt8]
+    public var type: String
+    public var writeOnly: Bool
+    /// The element version the value was written as (a current value's `version` column).
+    public var elementVersion: Int32
+
+    /// What the value's sealing binds it to.
+    public var place: ConfigValuePlace {
+        ConfigValuePlace(ownerID: ownerID, configID: configID, type: type, writeOnly: writeOnly, version: elementVersion)
+    }
 }
 
 /// SQL for key rotation, destruction jobs and root changes.
@@ -151,32 +163,64 @@ public struct KeyLifecycleRepository: Sendable {
     /// Up to `limit` current values sealed under `dekVersion`, locked (skipping rows other
     /// transactions hold) until the transaction ends.
     public func lockCurrentValues(dekVersion: Int32, limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
-        var rows: [SealedValueRow] = []
-        for try await (owner, configID, sealed) in try await session.query(
+        try await currentValues(where: "dek_version = \(dekVersion)", limit: limit, on: session)
+    }
+
+    /// Up to `limit` current values still in sealed format 1, locked like ``lockCurrentValues(dekVersion:limit:on:)``.
+    public func lockFormatV1CurrentValues(limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
+        try await currentValues(where: "get_byte(sealed_value, 0) = 1", limit: limit, on: session)
+    }
+
+    /// Up to `limit` history versions still in sealed format 1, locked like ``lockCurrentValues(dekVersion:limit:on:)``.
+    public func lockFormatV1HistoryValues(limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
+        try await historyValues(where: "get_byte(sealed_value, 0) = 1", limit: limit, on: session)
+    }
+
+    /// Values and history versions still in sealed format 1.
+    public func countFormatV1(on session: StoreSession) async throws -> Int64 {
+        try await session.query(
             """
-            SELECT owner_id, config_id, sealed_value FROM config_elements
-            WHERE dek_version = \(dekVersion) LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            SELECT (SELECT count(*) FROM config_elements WHERE get_byte(sealed_value, 0) = 1)
+                 + (SELECT count(*) FROM config_element_versions WHERE get_byte(sealed_value, 0) = 1)
             """,
             logger: logger
-        ).decode((UUID, String, ByteBuffer).self) {
-            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: nil, sealedValue: Array(sealed.readableBytesView)))
+        ).collect().first?.decode(Int64.self) ?? 0
+    }
+
+    /// `condition` is one of this file's constant SQL conditions, never caller input.
+    private func currentValues(where condition: String, limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
+        var rows: [SealedValueRow] = []
+        for try await (owner, configID, sealed, type, writeOnly, version) in try await session.query(
+            """
+            SELECT owner_id, config_id, sealed_value, type, write_only, version FROM config_elements
+            WHERE \(unescaped: condition) LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        ).decode((UUID, String, ByteBuffer, String, Bool, Int32).self) {
+            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: nil, sealedValue: Array(sealed.readableBytesView),
+                                       type: type, writeOnly: writeOnly, elementVersion: version))
+        }
+        return rows
+    }
+
+    private func historyValues(where condition: String, limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
+        var rows: [SealedValueRow] = []
+        for try await (owner, configID, version, sealed, type, writeOnly) in try await session.query(
+            """
+            SELECT owner_id, config_id, version, sealed_value, type, write_only FROM config_element_versions
+            WHERE \(unescaped: condition) LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """,
+            logger: logger
+        ).decode((UUID, String, Int32, ByteBuffer, String, Bool).self) {
+            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: version, sealedValue: Array(sealed.readableBytesView),
+                                       type: type, writeOnly: writeOnly, elementVersion: version))
         }
         return rows
     }
 
     /// Up to `limit` history versions sealed under `dekVersion`, locked like ``lockCurrentValues``.
     public func lockHistoryValues(dekVersion: Int32, limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
-        var rows: [SealedValueRow] = []
-        for try await (owner, configID, version, sealed) in try await session.query(
-            """
-            SELECT owner_id, config_id, version, sealed_value FROM config_element_versions
-            WHERE dek_version = \(dekVersion) LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            """,
-            logger: logger
-        ).decode((UUID, String, Int32, ByteBuffer).self) {
-            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: version, sealedValue: Array(sealed.readableBytesView)))
-        }
-        return rows
+        try await historyValues(where: "dek_version = \(dekVersion)", limit: limit, on: session)
     }
 
     /// Stores a re-encrypted value.
@@ -208,11 +252,12 @@ public struct KeyLifecycleRepository: Sendable {
     /// A sample of current values with the owner they belong to, for root migration checks.
     public func sampleValues(limit: Int, on session: StoreSession) async throws -> [SealedValueRow] {
         var rows: [SealedValueRow] = []
-        for try await (owner, configID, sealed) in try await session.query(
-            "SELECT owner_id, config_id, sealed_value FROM config_elements ORDER BY random() LIMIT \(limit)",
+        for try await (owner, configID, sealed, type, writeOnly, version) in try await session.query(
+            "SELECT owner_id, config_id, sealed_value, type, write_only, version FROM config_elements ORDER BY random() LIMIT \(limit)",
             logger: logger
-        ).decode((UUID, String, ByteBuffer).self) {
-            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: nil, sealedValue: Array(sealed.readableBytesView)))
+        ).decode((UUID, String, ByteBuffer, String, Bool, Int32).self) {
+            rows.append(SealedValueRow(ownerID: owner, configID: configID, version: nil, sealedValue: Array(sealed.readableBytesView),
+                                       type: type, writeOnly: writeOnly, elementVersion: version))
         }
         return rows
     }

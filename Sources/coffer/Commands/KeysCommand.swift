@@ -15,7 +15,7 @@ struct KeysCommand: AsyncParsableCommand {
             load new keys within seconds; destruction jobs run in `coffer serve` (or in \
             `coffer keys destroy --wait`).
             """,
-        subcommands: [List.self, Rotate.self, Destroy.self, Jobs.self]
+        subcommands: [List.self, Rotate.self, Destroy.self, Reseal.self, Jobs.self]
     )
 
     /// Opens the database, builds the services with the configured root(s) and runs `body`
@@ -91,14 +91,41 @@ struct KeysCommand: AsyncParsableCommand {
         }
     }
 
+    struct Reseal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seal every config value written before sealed format 2 again, in format 2.",
+            discussion: """
+            Format 2 binds a value's type, write_only and version into its associated data, so a row \
+            edited in SQL no longer discloses or rolls back a value. Run this once after upgrading: it \
+            starts a job that `coffer serve` runs (one replica at a time) and resumes after a restart, \
+            or that --wait runs here. Both formats open until it completes; then format 1 is refused \
+            (a format 1 value found later was put back from an earlier copy of the database).
+            """
+        )
+
+        @Flag(help: "Run the job in this process until it completes.") var wait = false
+
+        func run() async throws {
+            try await KeysCommand.withLifecycle { lifecycle in
+                let job = try await lifecycle.reseal()
+                print("job \(job.id): resealing \(job.total) value(s) in sealed format 2")
+                if wait {
+                    _ = try await lifecycle.runPendingJobs()
+                    let finished = try await lifecycle.jobs().first { $0.id == job.id }
+                    print("job \(job.id): \(finished?.state.rawValue ?? "unknown"), \(finished?.done ?? 0)/\(finished?.total ?? 0)")
+                }
+            }
+        }
+    }
+
     struct Jobs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Destruction jobs and their progress.")
+        static let configuration = CommandConfiguration(abstract: "Destruction and reseal jobs and their progress.")
 
         func run() async throws {
             let jobs = try await KeysCommand.withLifecycle { try await $0.jobs() }
             print("JOB\tKEY\tSTATE\tDONE\tTOTAL\tCREATED\tFINISHED")
             for job in jobs {
-                print(["\(job.id)", "\(job.purpose)-v\(job.version)", job.state.rawValue, "\(job.done)", "\(job.total)",
+                print(["\(job.id)", job.kind == .reseal ? "reseal" : "\(job.purpose)-v\(job.version)", job.state.rawValue, "\(job.done)", "\(job.total)",
                        job.createdAt.formatted(.iso8601), job.finishedAt?.formatted(.iso8601) ?? "-"].joined(separator: "\t"))
             }
         }
