@@ -54,7 +54,7 @@ let package = Package(
                         .embedInCode("0006_autoattach_audit.sql"),
                         .embedInCode("0007_element_bound.sql"),
                         .embedInCode("0008_row_integrity.sql"),
-                        .embedInCode("0009_sealed_format_2.sql")]
+                        .embedInCode("0009_tamper_evidence.sql")]
         ),
         .target(
             name: "CofferStore",

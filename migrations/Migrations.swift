@@ -34,6 +34,6 @@ public enum CofferMigrations {
         Migration("0006_autoattach_audit.sql", PackageResources._006_autoattach_audit_sql),
         Migration("0007_element_bound.sql", PackageResources._007_element_bound_sql),
         Migration("0008_row_integrity.sql", PackageResources._008_row_integrity_sql),
-        Migration("0009_sealed_format_2.sql", PackageResources._009_sealed_format_2_sql),
+        Migration("0009_tamper_evidence.sql", PackageResources._009_tamper_evidence_sql),
     ]
 }

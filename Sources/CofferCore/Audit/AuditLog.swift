@@ -14,9 +14,12 @@ public struct AuditLog: Sendable {
     private let logger: Logger
     /// Gathers repeated refusals; nil writes every refusal on its own.
     public let refusals: RefusalAggregator?
+    /// Makes each event's writer's code (``AuditChain``); nil only in tests of services alone.
+    public let keyring: Keyring?
 
-    public init(database: Database, refusals: RefusalAggregator? = nil, logger: Logger) {
+    public init(database: Database, keyring: Keyring?, refusals: RefusalAggregator? = nil, logger: Logger) {
         self.database = database
+        self.keyring = keyring
         self.repository = AuditRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.refusals = refusals
@@ -28,7 +31,8 @@ public struct AuditLog: Sendable {
         _ action: String, resource: String, space: String?, by principal: Principal, detail: String = "",
         on session: StoreSession
     ) async throws {
-        try await repository.insert(event(action, resource: resource, space: space, principal: principal, outcome: .success, detail: detail), on: session)
+        let event = event(action, resource: resource, space: space, principal: principal, outcome: .success, detail: detail)
+        try await repository.insert(event, code: code(event), on: session)
     }
 
     /// Records a refused action in a transaction of its own. Never throws: the caller is
@@ -60,14 +64,15 @@ public struct AuditLog: Sendable {
         _ action: String, resource: String, space: String?, by principal: Principal, outcome: AuditRecord.Outcome, detail: String
     ) async throws {
         let (repository, event) = (self.repository, event(action, resource: resource, space: space, principal: principal, outcome: outcome, detail: detail))
-        try await database.withSession { try await repository.insert(event, on: $0) }
+        let code = code(event)
+        try await database.withSession { try await repository.insert(event, code: code, on: $0) }
     }
 
     private func recordOnItsOwn(_ event: AuditRecord) async {
         let action = event.action
-        let repository = self.repository
+        let (repository, code) = (self.repository, code(event))
         do {
-            try await database.withSession { try await repository.insert(event, on: $0) }
+            try await database.withSession { try await repository.insert(event, code: code, on: $0) }
         } catch {
             logger.warning("could not record a refused or failed action in the audit trail", metadata: ["action": "\(action)", "error": "\(error)"])
         }
@@ -86,6 +91,18 @@ public struct AuditLog: Sendable {
             return try await repository.list(scoped, limit: Pagination.rowsToRead(for: limit), on: session)
         }
         return Page(rows: rows, limit: limit, key: { String($0.id) })
+    }
+
+    /// The writer's code of an event (``AuditChain``).
+    func code(_ event: AuditRecord) -> (bytes: [UInt8], version: Int32)? {
+        keyring.flatMap { AuditChain.code(for: event, keyring: $0) }.map { ($0.code, $0.version) }
+    }
+
+    /// The writer's code of an event a statement of the store writes along with its action.
+    public func code(requestID: String, actor: String, action: String, resource: String) -> (bytes: [UInt8], version: Int32)? {
+        keyring.flatMap {
+            AuditChain.code(requestID: requestID, actor: actor, action: action, resource: resource, outcome: .success, keyring: $0)
+        }.map { ($0.code, $0.version) }
     }
 
     private func event(_ action: String, resource: String, space: String?, principal: Principal, outcome: AuditRecord.Outcome, detail: String) -> AuditRecord {

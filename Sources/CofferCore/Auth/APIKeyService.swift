@@ -42,7 +42,7 @@ public struct APIKeyService: Sendable {
         self.repository = APIKeyRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.spaces = SpaceRepository(logger: logger)
-        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.audit = audit ?? AuditLog(database: database, keyring: integrity.keyring, logger: logger)
         self.throttle = throttle
         self.access = AccessControl(audit: self.audit)
         self.revocations = revocations
@@ -108,9 +108,10 @@ public struct APIKeyService: Sendable {
         }
         let repository = self.repository
         let secretHash = Self.hash(secret)
+        let auditCode = audit.code(requestID: requestID, actor: id, action: "token.issue", resource: "api_key:\(id)")
         // One statement: the key's check and the audit row together.
         let key = try await database.withSession(retryingReadOnly: true) {
-            try await repository.authenticateForToken(id: id, secretHash: secretHash, requestID: requestID, on: $0)
+            try await repository.authenticateForToken(id: id, secretHash: secretHash, requestID: requestID, auditCode: auditCode, on: $0)
         }
         guard let key else {
             // An id that is not shaped like one is not recorded: it may be a pasted secret.

@@ -28,7 +28,8 @@ public struct ConfigElementService: ConfigServing {
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
         let (owners, elements, keyring, hints, versions) = (self.owners, self.elements, self.keyring, self.ownerHints, self.versionHints)
-        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
+        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID,
+                               code: audit.code(requestID: principal.requestID, actor: principal.apiKeyID, action: "config.put", resource: resource))
         return try await withFreshKeys {
             var ownerUUID = hints.uuid(of: kind, ownerID)
             if ownerUUID == nil {

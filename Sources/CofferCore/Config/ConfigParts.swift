@@ -34,7 +34,7 @@ struct ConfigParts: Sendable {
         self.spaces = SpaceRepository(logger: logger)
         self.elements = ConfigElementRepository(logger: logger)
         self.attachments = AttachmentRepository(logger: logger)
-        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.audit = audit ?? AuditLog(database: database, keyring: keyring, logger: logger)
         self.limits = limits
         self.access = AccessControl(audit: self.audit)
         self.logger = logger

@@ -21,7 +21,8 @@ public struct RuntimeConfigResolver: ConfigServing {
         let resource = "stack:\(stackID)/runtime-config"
         try await access.require(principal, .worker, action: "runtime_config.read", resource: resource, space: nil)
         let elements = self.elements
-        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID)
+        let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID,
+                               code: audit.code(requestID: principal.requestID, actor: principal.apiKeyID, action: "runtime_config.read", resource: resource))
         // One statement: resolution and audit row together (coffer_runtime_config).
         guard let (_, rows) = try await database.withSession(retryingReadOnly: true, {
             try await elements.runtimeConfig(stackID: stackID, reachFrom: principal.space, by: actor, on: $0)

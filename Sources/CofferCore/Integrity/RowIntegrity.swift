@@ -13,7 +13,7 @@ import Synchronization
 /// name, a format version and each field length-prefixed, so no two rows' fields can be
 /// shuffled into one another's message.
 public final class RowIntegrity: Sendable {
-    private let keyring: Keyring
+    let keyring: Keyring
     private let logger: Logger
     private let failures = Mutex<[String: Int]>([:])
 

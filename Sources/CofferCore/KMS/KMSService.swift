@@ -38,7 +38,7 @@ public struct KMSService: Sendable {
         self.keys = KMSKeyRepository(logger: logger)
         self.keyLifecycle = KeyLifecycleRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
-        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.audit = audit ?? AuditLog(database: database, keyring: keyring, logger: logger)
         self.access = AccessControl(audit: self.audit)
         self.logger = logger
     }

@@ -49,6 +49,13 @@ extension KeyLifecycle {
             guard dek.state == .retired else {
                 throw CofferError.conflict(dek.state == .active ? "\(id) is the active version; rotate first, then destroy it" : "\(id) is already destroyed")
             }
+            // The audit trail is checked with the versions that coded and chained it.
+            if purpose == DataKeyPurpose.audit.rawValue {
+                let events = try await AuditRepository(logger: self.logger).countEvents(authenticatedBy: version, on: session)
+                guard events == 0 else {
+                    throw CofferError.conflict("\(id) authenticates \(events) audit event(s) and is kept so that `coffer audit verify` can check them")
+                }
+            }
             let total = purpose == DataKeyPurpose.database.rawValue ? try await lifecycle.countSealed(dekVersion: version, on: session) : 0
             let job = try await lifecycle.insertJob(purpose: purpose, version: version, total: total, requestedBy: principal.apiKeyID, on: session)
             try await audit.record("keys.destroy", resource: "key:\(id)", space: "root", by: principal, detail: "job=\(job.id) values=\(total)", on: session)

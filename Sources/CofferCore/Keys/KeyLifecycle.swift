@@ -31,7 +31,7 @@ public final class KeyLifecycle: Sendable {
         self.keyring = keyring
         self.keys = KeyRepository(logger: logger)
         self.lifecycle = KeyLifecycleRepository(logger: logger)
-        self.audit = audit ?? AuditLog(database: database, logger: logger)
+        self.audit = audit ?? AuditLog(database: database, keyring: keyring, logger: logger)
         self.access = AccessControl(audit: self.audit)
         self.batchSize = batchSize
         self.batchPause = batchPause

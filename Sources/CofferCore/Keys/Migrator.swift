@@ -31,6 +31,12 @@ public struct Migrator: Sendable {
                 // codes' columns gives the rows that exist then a code, in that migration's
                 // own transaction, so a failure leaves the migration to apply again.
                 let applied = try await runner.apply(on: session) { name, session in
+                    // Likewise the audit events written before events carried codes.
+                    if name == Self.tamperEvidenceMigration, try await hierarchy.verifyRoot(on: session) {
+                        let count = try await AuditChain.vouchForExisting(keyring: try await hierarchy.loadKeyring(on: session), logger: logger, on: session)
+                        logger.warning("gave the audit events stored before the audit chain their codes (the upgrade that adds it)", metadata: ["events": "\(count)"])
+                        return
+                    }
                     guard name == Self.rowIntegrityMigration, try await hierarchy.verifyRoot(on: session),
                           try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
                     let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
@@ -52,6 +58,8 @@ public struct Migrator: Sendable {
 
     /// The migration that adds authentication codes to rows (``RowIntegrity``).
     static let rowIntegrityMigration = "0008_row_integrity.sql"
+    /// The migration that adds codes and the chain to audit events (``AuditChain``).
+    static let tamperEvidenceMigration = "0009_tamper_evidence.sql"
 
     /// Names of migrations not yet applied (for `serve`'s start-up check).
     public func pendingMigrations(on database: Database) async throws -> [String] {

@@ -15,6 +15,11 @@ public struct CofferLimits: Sendable, Equatable {
     public var maxPageBytes: Int
     /// Seconds over which identical refusals become one audit event (`COFFER_AUDIT_REFUSAL_WINDOW`).
     public var refusalWindow: Int
+    /// Seconds between rounds that chain new audit events (`COFFER_AUDIT_CHAIN_INTERVAL`):
+    /// how long an event's space, detail and time can be edited unnoticed.
+    public var auditChainInterval: Int
+    /// Seconds between checks of the whole audit trail by each replica (`COFFER_AUDIT_VERIFY_INTERVAL`).
+    public var auditVerifyInterval: Int
 
     /// A token bucket: `count` requests at once, refilled at `count` per `seconds`.
     public struct Rate: Sendable, Equatable, CustomStringConvertible {
@@ -49,12 +54,17 @@ public struct CofferLimits: Sendable, Equatable {
     public static let defaultMaxElementsPerOwner = 1000
     public static let defaultMaxPageBytes = 8 * 1024 * 1024
     public static let defaultRefusalWindow = 60
+    public static let defaultAuditChainInterval = 5
+    public static let defaultAuditVerifyInterval = 3600
 
     public init(
         tokenRatePerAddress: Rate? = CofferLimits.defaultTokenRatePerAddress, tokenRatePerKey: Rate? = CofferLimits.defaultTokenRatePerKey,
         maxElementsPerOwner: Int = CofferLimits.defaultMaxElementsPerOwner, maxPageBytes: Int = CofferLimits.defaultMaxPageBytes,
-        refusalWindow: Int = CofferLimits.defaultRefusalWindow
+        refusalWindow: Int = CofferLimits.defaultRefusalWindow, auditChainInterval: Int = CofferLimits.defaultAuditChainInterval,
+        auditVerifyInterval: Int = CofferLimits.defaultAuditVerifyInterval
     ) {
+        self.auditChainInterval = auditChainInterval
+        self.auditVerifyInterval = auditVerifyInterval
         self.tokenRatePerAddress = tokenRatePerAddress
         self.tokenRatePerKey = tokenRatePerKey
         self.maxElementsPerOwner = maxElementsPerOwner
@@ -98,6 +108,18 @@ public struct CofferLimits: Sendable, Equatable {
             }
             refusalWindow = seconds
         }
+        if let text = value("COFFER_AUDIT_CHAIN_INTERVAL") {
+            guard let seconds = DurationText.seconds(text), seconds <= 3600 else {
+                throw ConfigurationError("COFFER_AUDIT_CHAIN_INTERVAL", "must be a duration from 1s to 1h, such as 5s")
+            }
+            auditChainInterval = seconds
+        }
+        if let text = value("COFFER_AUDIT_VERIFY_INTERVAL") {
+            guard let seconds = DurationText.seconds(text), seconds <= 7 * 86400 else {
+                throw ConfigurationError("COFFER_AUDIT_VERIFY_INTERVAL", "must be a duration from 1s to 7d, such as 1h")
+            }
+            auditVerifyInterval = seconds
+        }
     }
 
     /// `1048576`, `512KiB`, `8MiB` or `1GiB` in bytes.
@@ -113,6 +135,7 @@ public struct CofferLimits: Sendable, Equatable {
     /// One line each, for `config check`.
     public var summary: String {
         "token rate per address \(tokenRatePerAddress?.description ?? "off"), per key \(tokenRatePerKey?.description ?? "off"); "
-            + "\(maxElementsPerOwner) elements per owner; \(maxPageBytes) bytes per page; refusals gathered over \(refusalWindow)s"
+            + "\(maxElementsPerOwner) elements per owner; \(maxPageBytes) bytes per page; refusals gathered over \(refusalWindow)s; "
+            + "audit events chained every \(auditChainInterval)s, the trail checked every \(auditVerifyInterval)s"
     }
 }

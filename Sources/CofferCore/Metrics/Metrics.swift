@@ -31,6 +31,7 @@ public final class Metrics: Sendable {
         _ = counter(.integrityFailures, ["api_keys"])
         _ = counter(.integrityFailures, ["kms_keys"])
         _ = counter(.integrityFailures, ["config_elements"])
+        _ = counter(.integrityFailures, ["audit_events"])
     }
 
     /// Counts an event of `family` with `labels` (values in the family's label order).
@@ -153,5 +154,6 @@ extension MetricFamily {
     public static let databaseConnectionsInUse = Self("coffer_db_connections_in_use", "Database connections leased now.")
     public static let databaseOperations = Self("coffer_db_operations_total", "Database operations (connection leases) and their failures.", labels: ["outcome"])
     public static let integrityFailures = Self("coffer_integrity_failures_total", "Rows refused because their authentication code did not verify (inserted or edited outside Coffer), by table.", labels: ["table"])
+    public static let auditTrailIntact = Self("coffer_audit_trail_intact", "1 when this replica's last check of the whole audit trail found it intact, 0 when it found an event edited, inserted or deleted (absent before the first check).")
     public static let destructionJobValues = Self("coffer_destruction_job_values", "Values re-encrypted and to re-encrypt by running destruction jobs.", labels: ["key", "kind"])
 }

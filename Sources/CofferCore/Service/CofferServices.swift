@@ -20,6 +20,8 @@ public struct CofferServices: Sendable {
     public let spaces: SpaceService
     public let kms: KMSService
     public let audit: AuditLog
+    /// The tamper-evident audit trail: chaining and verification.
+    public let auditChain: AuditChain
     public let keys: KeyLifecycle
     /// Authenticates the rows that decide who may do what, and counts those that fail.
     public let integrity: RowIntegrity
@@ -58,7 +60,7 @@ public struct CofferServices: Sendable {
         integrity: RowIntegrity, logger: Logger
     ) {
         // One audit trail for every service, so repeated refusals are gathered across them.
-        let audit = AuditLog(database: database, refusals: RefusalAggregator(window: settings.limits.refusalWindow), logger: logger)
+        let audit = AuditLog(database: database, keyring: keyring, refusals: RefusalAggregator(window: settings.limits.refusalWindow), logger: logger)
         let keys = KeyLifecycle(
             database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, loadedGeneration: generation,
             batchSize: settings.destructionBatchSize, batchPause: settings.destructionBatchPause, audit: audit, logger: logger
@@ -83,6 +85,7 @@ public struct CofferServices: Sendable {
         self.attachments = AttachmentService(parts: config)
         self.runtimeConfig = RuntimeConfigResolver(parts: config)
         self.audit = audit
+        self.auditChain = AuditChain(database: database, keyring: keyring, logger: logger)
         self.spaces = SpaceService(database: database, audit: audit, logger: logger)
         self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, audit: audit, integrity: integrity, logger: logger)
         self.kmsCallCounts = settings.kmsCallCounts
@@ -96,6 +99,8 @@ public struct CofferServices: Sendable {
             RevocationPoller(revocations: revocations, database: database, logger: logger),
             KeyMaintenance(lifecycle: keys, rotationPeriod: settings.dataKeyRotationPeriod, logger: logger),
             RefusalFlusher(audit: audit),
+            AuditChainer(chain: auditChain, chainInterval: settings.limits.auditChainInterval,
+                         verifyInterval: settings.limits.auditVerifyInterval, logger: logger),
         ]
     }
 

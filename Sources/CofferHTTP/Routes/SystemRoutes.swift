@@ -66,6 +66,12 @@ extension SystemRoutes {
             metrics.sample(.integrityFailures, [table], count: count)
         }
         metrics.sample(.integrityFailures, ["config_elements"], count: Int(services.keyring.refusedValueCount))
+        metrics.sample(.integrityFailures, ["audit_events"], count: services.auditChain.forgedEventsChained)
+        switch services.auditChain.lastVerification {
+        case .intact: metrics.set(.auditTrailIntact, to: 1)
+        case .broken: metrics.set(.auditTrailIntact, to: 0)
+        case nil: break
+        }
         let verification = services.tokens.verificationStats
         metrics.sample(.tokenVerifications, count: Int(verification.count))
         metrics.sample(.tokenVerificationSeconds, sum: verification.seconds)

@@ -95,12 +95,13 @@ public struct APIKeyRepository: Sendable {
     /// row `token.issue` written in the same statement (one round trip); nil (and nothing
     /// written) when there is none. The digests are compared by PostgreSQL: an early exit
     /// there tells nothing useful, since a caller chooses the secret, not its SHA-256.
+    /// `auditCode` is the writer's code of the `token.issue` event (see `AuditChain` in CofferCore).
     public func authenticateForToken(
-        id: String, secretHash: [UInt8], requestID: String, on session: StoreSession
+        id: String, secretHash: [UInt8], requestID: String, auditCode: (bytes: [UInt8], version: Int32)? = nil, on session: StoreSession
     ) async throws -> APIKeyRecord? {
         let found = try await session.closingIfReadOnly { () -> TokenIssueStatement.Row? in
             var found: TokenIssueStatement.Row?
-            for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID)) {
+            for try await row in try await session.execute(TokenIssueStatement(id: id, secretHash: secretHash, requestID: requestID, auditCode: auditCode)) {
                 found = row
             }
             return found
@@ -176,13 +177,13 @@ public struct APIKeyRepository: Sendable {
 
 /// The statement behind ``APIKeyRepository/authenticateForToken(id:secretHash:requestID:on:)``.
 struct TokenIssueStatement: PostgresPreparedStatement {
-    static let name = "coffer_token_issue_v2"
+    static let name = "coffer_token_issue_v3"
     static let sql = """
         WITH key AS (
             SELECT id, space, role, mac, mac_version FROM api_keys WHERE id = $1 AND secret_hash = $2 AND revoked_at IS NULL
         ), event AS (
-            INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
-            SELECT id, space, 'token.issue', 'api_key:' || id, space, $3, 'success', '' FROM key
+            INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail, mac, mac_version)
+            SELECT id, space, 'token.issue', 'api_key:' || id, space, $3, 'success', '', $4, $5 FROM key
         )
         SELECT id, space, role, mac, mac_version FROM key
         """
@@ -191,12 +192,15 @@ struct TokenIssueStatement: PostgresPreparedStatement {
     var id: String
     var secretHash: [UInt8]
     var requestID: String
+    var auditCode: (bytes: [UInt8], version: Int32)?
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(id)
         bindings.append(ByteBuffer(bytes: secretHash))
         bindings.append(requestID)
+        bindings.append(auditCode.map { ByteBuffer(bytes: $0.bytes) })
+        bindings.append(auditCode?.version)
         return bindings
     }
 

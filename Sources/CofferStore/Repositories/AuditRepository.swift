@@ -67,18 +67,19 @@ public struct AuditFilter: Sendable {
 
 /// SQL for `audit_events`.
 public struct AuditRepository: Sendable {
-    private let logger: Logger
+    let logger: Logger
 
     public init(logger: Logger) {
         self.logger = logger
     }
 
-    public func insert(_ event: AuditRecord, on session: StoreSession) async throws {
+    /// Stores an event with its writer's code (see `AuditChain` in CofferCore).
+    public func insert(_ event: AuditRecord, code: (bytes: [UInt8], version: Int32)?, on session: StoreSession) async throws {
         try await session.query(
             """
-            INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
+            INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail, mac, mac_version)
             VALUES (\(event.actor), \(event.actorSpace), \(event.action), \(event.resource), \(event.space),
-                    \(event.requestID), \(event.outcome.rawValue), \(event.detail))
+                    \(event.requestID), \(event.outcome.rawValue), \(event.detail), \(code.map { ByteBuffer(bytes: $0.bytes) }), \(code?.version))
             """,
             logger: logger
         )

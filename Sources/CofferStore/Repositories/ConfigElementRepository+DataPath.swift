@@ -21,11 +21,16 @@ public struct AuditActor: Sendable, Equatable {
     public var actor: String
     public var actorSpace: String
     public var requestID: String
+    /// The code the writer made for the event (see `AuditChain` in CofferCore), stored with it.
+    public var code: [UInt8]?
+    public var codeVersion: Int32?
 
-    public init(actor: String, actorSpace: String, requestID: String) {
+    public init(actor: String, actorSpace: String, requestID: String, code: (bytes: [UInt8], version: Int32)? = nil) {
         self.actor = actor
         self.actorSpace = actorSpace
         self.requestID = requestID
+        self.code = code?.bytes
+        self.codeVersion = code?.version
     }
 }
 
@@ -166,8 +171,8 @@ extension ConfigElementRepository {
 
 /// The statement behind ``ConfigElementRepository/runtimeConfig(stackID:reachFrom:by:on:)``.
 struct RuntimeConfigStatement: PostgresPreparedStatement {
-    static let name = "coffer_runtime_config_v2"
-    static let sql = "SELECT owner_uuid, source, config_id, type, write_only, sealed_value, version FROM coffer_runtime_config($1, $2, $3, $4, $5)"
+    static let name = "coffer_runtime_config_v3"
+    static let sql = "SELECT owner_uuid, source, config_id, type, write_only, sealed_value, version FROM coffer_runtime_config($1, $2, $3, $4, $5, $6, $7)"
     typealias Row = (UUID, String, String?, String?, Bool?, ByteBuffer?, Int32?)
 
     var space: String
@@ -181,6 +186,8 @@ struct RuntimeConfigStatement: PostgresPreparedStatement {
         bindings.append(actor.actor)
         bindings.append(actor.actorSpace)
         bindings.append(actor.requestID)
+        bindings.append(actor.code.map { ByteBuffer(bytes: $0) })
+        bindings.append(actor.codeVersion)
         return bindings
     }
 
@@ -191,10 +198,10 @@ struct RuntimeConfigStatement: PostgresPreparedStatement {
 
 /// The statement behind ``ConfigElementRepository/write(_:reachFrom:by:on:)``.
 struct PutElementStatement: PostgresPreparedStatement {
-    static let name = "coffer_put_config_element_v3"
+    static let name = "coffer_put_config_element_v4"
     static let sql = """
         SELECT status, owner_uuid, owner_space, version, created_at, updated_at, created
-        FROM coffer_put_config_element_bounded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+        FROM coffer_put_config_element_bounded($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
         """
     typealias Row = (String, UUID?, String?, Int32?, Date?, Date?, Bool?)
 
@@ -220,6 +227,8 @@ struct PutElementStatement: PostgresPreparedStatement {
         bindings.append(actor.requestID)
         bindings.append(Int32(clamping: write.maxElements))
         bindings.append(write.version)
+        bindings.append(actor.code.map { ByteBuffer(bytes: $0) })
+        bindings.append(actor.codeVersion)
         return bindings
     }
 

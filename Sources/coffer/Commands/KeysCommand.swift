@@ -21,14 +21,20 @@ struct KeysCommand: AsyncParsableCommand {
     /// Opens the database, builds the services with the configured root(s) and runs `body`
     /// with their key lifecycle.
     static func withLifecycle<T>(_ body: (KeyLifecycle) async throws -> T) async throws -> T {
+        try await withServices(label: "coffer.keys") { try await body($0.keys) }
+    }
+
+    /// Opens the database, builds the services with the configured root(s) and runs `body`
+    /// with them, closing the database after.
+    static func withServices<T>(label: String, _ body: (CofferServices) async throws -> T) async throws -> T {
         let configuration = try ProcessEnvironment.configuration()
         ProcessEnvironment.bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat, toStandardError: true)
-        let logger = Logger(label: "coffer.keys")
+        let logger = Logger(label: label)
         let settings = try await ProcessEnvironment.settings(for: configuration, logger: logger)
         let database = try await Database.connect(settings: configuration.database, logger: logger)
         do {
             let services = try await CofferServices.build(settings, database: database, logger: logger)
-            let result = try await body(services.keys)
+            let result = try await body(services)
             await database.close()
             return result
         } catch {

@@ -1,4 +1,4 @@
--- Sealed format 2 (CONTRACT §4 as the README describes it): a config value's associated
+-- Tamper evidence, part 1. Sealed format 2 (CONTRACT §4 as the README describes it): a config value's associated
 -- data binds, besides its owner and config id, what decides its disclosure and its place:
 -- its type, `write_only` and version. A value whose `write_only` was flipped in SQL, or
 -- whose bytes were copied from an older version or another element, no longer opens.
@@ -8,6 +8,19 @@
 -- returns each value's version so that it can be opened. Values in format 1 still open
 -- until `coffer keys reseal` has sealed every one again: a job of kind `reseal` in the
 -- key job table, resumable like destruction jobs, whose completion retires format 1.
+--
+-- Part 2: a tamper-evident audit trail (AuditChain in CofferCore). Each event carries a
+-- code its writer made under the `audit` data key over who did what (`mac`), passed into
+-- the functions below that write events; one process at a time later gives events
+-- consecutive chain positions (`seq`) and a chain code over the previous one and every
+-- column (`chain`). `writer_xid` tells the chainer when no earlier event can still appear.
+-- The `coffer migrate` that applies this gives the events that exist a code, once.
+ALTER TABLE audit_events
+    ADD COLUMN mac bytea, ADD COLUMN mac_version integer,
+    ADD COLUMN writer_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    ADD COLUMN seq bigint, ADD COLUMN chain bytea, ADD COLUMN chain_version integer;
+CREATE UNIQUE INDEX audit_events_seq ON audit_events (seq) WHERE seq IS NOT NULL;
+CREATE INDEX audit_events_unchained ON audit_events (id) WHERE seq IS NULL;
 
 ALTER TABLE key_destruction_jobs ADD COLUMN kind text NOT NULL DEFAULT 'destroy' CHECK (kind IN ('destroy', 'reseal'));
 DROP INDEX key_destruction_jobs_one_running;
@@ -19,7 +32,8 @@ DROP FUNCTION coffer_put_config_element(text, text, text, uuid, text, text, bool
 DROP FUNCTION coffer_runtime_config(text, text, text, text, text);
 
 CREATE FUNCTION coffer_runtime_config(
-    p_space text, p_stack text, p_actor text, p_actor_space text, p_request_id text
+    p_space text, p_stack text, p_actor text, p_actor_space text, p_request_id text,
+    p_audit_mac bytea, p_audit_mac_version integer
 ) RETURNS TABLE (owner_uuid uuid, source text, config_id text, type text, write_only boolean, sealed_value bytea,
                version integer)
 LANGUAGE plpgsql AS $$
@@ -67,10 +81,10 @@ BEGIN
            (SELECT string_agg(a.id || ':' || a.matched, ',' ORDER BY a.id) FROM automatic a)
     INTO v_uuids, v_sources, v_automatic FROM sources s;
 
-    INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
+    INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail, mac, mac_version)
     VALUES (p_actor, p_actor_space, 'runtime_config.read', 'stack:' || p_stack || '/runtime-config', v_stack.space,
             p_request_id, 'success',
-            'contexts=' || (cardinality(v_uuids) - 1) || coalesce(' auto=' || v_automatic, ''));
+            'contexts=' || (cardinality(v_uuids) - 1) || coalesce(' auto=' || v_automatic, ''), p_audit_mac, p_audit_mac_version);
 
     RETURN QUERY SELECT v_stack.uuid, 'stack'::text, NULL::text, NULL::text, NULL::boolean, NULL::bytea, NULL::integer;
     RETURN QUERY
@@ -97,7 +111,8 @@ $$;
 CREATE FUNCTION coffer_put_config_element(
     p_space text, p_kind text, p_owner_id text, p_owner_uuid uuid, p_config_id text,
     p_type text, p_write_only boolean, p_sealed_value bytea, p_dek_version integer, p_checksum text,
-    p_description text, p_actor text, p_actor_space text, p_request_id text, p_version integer
+    p_description text, p_actor text, p_actor_space text, p_request_id text, p_version integer,
+    p_audit_mac bytea, p_audit_mac_version integer
 ) RETURNS TABLE (status text, owner_uuid uuid, owner_space text, version integer, created_at timestamptz,
                  updated_at timestamptz, created boolean)
 LANGUAGE plpgsql AS $$
@@ -125,9 +140,9 @@ BEGIN
     SELECT e.* INTO v_current FROM config_elements e WHERE e.owner_id = v_owner.uuid AND e.config_id = p_config_id;
     IF FOUND AND v_current.checksum = p_checksum AND v_current.type = p_type
        AND v_current.write_only = p_write_only AND v_current.description = p_description THEN
-        INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
+        INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail, mac, mac_version)
         VALUES (p_actor, p_actor_space, 'config.put', v_resource, v_owner.space, p_request_id, 'success',
-                'version=' || v_current.version || ' unchanged');
+                'version=' || v_current.version || ' unchanged', p_audit_mac, p_audit_mac_version);
         RETURN QUERY SELECT 'unchanged'::text, v_owner.uuid, v_owner.space, v_current.version, v_current.created_at,
                             v_current.updated_at, false;
         RETURN;
@@ -164,8 +179,9 @@ BEGIN
     VALUES (v_owner.uuid, p_config_id, v_version, p_type, p_write_only, p_sealed_value, p_dek_version, p_checksum,
             p_description, p_actor, now());
 
-    INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail)
-    VALUES (p_actor, p_actor_space, 'config.put', v_resource, v_owner.space, p_request_id, 'success', 'version=' || v_version);
+    INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail, mac, mac_version)
+    VALUES (p_actor, p_actor_space, 'config.put', v_resource, v_owner.space, p_request_id, 'success', 'version=' || v_version,
+            p_audit_mac, p_audit_mac_version);
 
     RETURN QUERY SELECT 'written'::text, v_owner.uuid, v_owner.space, v_version, coalesce(v_current.created_at, now()),
                         now(), v_created;
@@ -177,7 +193,7 @@ CREATE FUNCTION coffer_put_config_element_bounded(
     p_space text, p_kind text, p_owner_id text, p_owner_uuid uuid, p_config_id text,
     p_type text, p_write_only boolean, p_sealed_value bytea, p_dek_version integer, p_checksum text,
     p_description text, p_actor text, p_actor_space text, p_request_id text, p_max_elements integer,
-    p_version integer
+    p_version integer, p_audit_mac bytea, p_audit_mac_version integer
 ) RETURNS TABLE (status text, owner_uuid uuid, owner_space text, version integer, created_at timestamptz,
                  updated_at timestamptz, created boolean)
 LANGUAGE plpgsql AS $$
@@ -196,6 +212,7 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM coffer_put_config_element(
         p_space, p_kind, p_owner_id, p_owner_uuid, p_config_id, p_type, p_write_only, p_sealed_value, p_dek_version,
-        p_checksum, p_description, p_actor, p_actor_space, p_request_id, p_version);
+        p_checksum, p_description, p_actor, p_actor_space, p_request_id, p_version, p_audit_mac,
+        p_audit_mac_version);
 END
 $$;
