@@ -17,7 +17,7 @@ struct DomainFixture {
     var apiKeys: APIKeyService { services.apiKeys }
 
     static func with<T>(_ body: (DomainFixture, TestDatabase) async throws -> T) async throws -> T {
-        try await withTestDatabase { testDatabase in
+        try await withTestDatabase(template: "migrated-primary", prepare: migrated) { testDatabase in
             let database = try await testDatabase.connect()
             do {
                 let root = RSARootKey(privateKey: TestKeys.primary)
@@ -31,6 +31,19 @@ struct DomainFixture {
                 await database.close()
                 throw error
             }
+        }
+    }
+
+    /// Migrates a database with the primary test root: the template each fixture copies
+    /// (the fixture's own `coffer migrate` then only verifies the root).
+    @Sendable static func migrated(_ testDatabase: TestDatabase) async throws {
+        let database = try await testDatabase.connect()
+        do {
+            _ = try await Migrator(root: RSARootKey(privateKey: TestKeys.primary), logger: logger).run(on: database)
+            await database.close()
+        } catch {
+            await database.close()
+            throw error
         }
     }
 

@@ -31,7 +31,7 @@ import Testing
                 #expect(error.code == .rootKeyMismatch)
             }
             let services = try await CofferServices.build(CofferSettings(root: root), database: database, logger: DomainFixture.logger)
-            #expect(services.backgroundWork.count == 3)  // revocation refresh, key maintenance, refusal flusher
+            #expect(services.backgroundWork.count == 4)  // revocation refresh, key maintenance, refusal flusher, audit chainer
             #expect(try await services.keys.list().contains { $0.id == "kek-v1" && $0.state == .active })
         }
     }

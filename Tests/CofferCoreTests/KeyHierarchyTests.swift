@@ -96,7 +96,9 @@ import Testing
             let outcomes = try await withThrowingTaskGroup(of: KeyHierarchy.SetupOutcome.self) { group in
                 for _ in 0..<8 {
                     group.addTask {
-                        let db = try await database.connect()
+                        // Seven wait for the first's whole migration run, which on two cores
+                        // busy with the rest of the suite can take over a minute.
+                        let db = try await database.connect(operationTimeout: .seconds(300))
                         do {
                             let result = try await Migrator(root: root, logger: Self.logger).run(on: db)
                             await db.close()

@@ -23,7 +23,7 @@ struct HTTPFixture: Sendable {
     /// Migrates a fresh database with the primary test key, then drives the application
     /// `coffer serve` runs (the same builder, background work included) in-process.
     static func with(limits: CofferLimits = CofferLimits(), _ body: @escaping @Sendable (HTTPFixture) async throws -> Void) async throws {
-        try await withTestDatabase { testDatabase in
+        try await withTestDatabase(template: "migrated-primary", prepare: migrated) { testDatabase in
             let root = RSARootKey(privateKey: TestKeys.primary)
             let database = Database(settings: testDatabase.settings, logger: logger)
             // Checked on a connection of its own, as `serve` does: the pool runs only once
@@ -102,4 +102,19 @@ struct HTTPFixture: Sendable {
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension HTTPFixture {
+    /// Migrates a database with the primary test root: the template each fixture copies
+    /// (the fixture's own migrate then only verifies the root).
+    @Sendable static func migrated(_ testDatabase: TestDatabase) async throws {
+        let database = try await testDatabase.connect()
+        do {
+            _ = try await Migrator(root: RSARootKey(privateKey: TestKeys.primary), logger: logger).run(on: database)
+            await database.close()
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
 }

@@ -13,12 +13,12 @@ public struct TestDatabase: Sendable {
 
     static let logger = Logger(label: "coffer.test")
 
-    /// Creates a new empty database.
-    public static func create() async throws -> TestDatabase {
+    /// Creates a new empty database, or a copy of `template` (see ``TemplateDatabases``).
+    public static func create(template: String? = nil) async throws -> TestDatabase {
         let adminURL = try TestEnvironment.databaseURL()
         let name = "coffer_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
         try await admin { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)\(template.map { " TEMPLATE \($0)" } ?? "")"), logger: logger)
         }
         var components = URLComponents(string: adminURL)!
         components.path = "/\(name)"
@@ -34,9 +34,10 @@ public struct TestDatabase: Sendable {
         }
     }
 
-    /// Opens a single-connection ``Database`` on this database.
-    public func connect() async throws -> Database {
-        try await Database.connect(settings: settings, logger: Self.logger)
+    /// Opens a single-connection ``Database`` on this database; `operationTimeout` bounds
+    /// each operation (a whole migration run is one).
+    public func connect(operationTimeout: Duration = .seconds(60)) async throws -> Database {
+        try await Database.connect(settings: settings, logger: Self.logger, operationTimeout: operationTimeout)
     }
 
     /// Runs `body` with one raw connection to this database.
@@ -77,9 +78,34 @@ public struct TestDatabase: Sendable {
     }
 }
 
-/// Runs `body` with a fresh database and drops it afterwards, also on failure.
-public func withTestDatabase<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
-    let database = try await TestDatabase.create()
+/// Databases prepared once per test process (migrated, with keys) and copied for each test
+/// that asks for one, so that dozens of tests starting together do not each run every
+/// migration on two busy cores.
+public actor TemplateDatabases {
+    public static let shared = TemplateDatabases()
+    private var ready: [String: Task<String, any Error>] = [:]
+
+    /// The name of the template database `key`, prepared by `prepare` the first time.
+    public func template(_ key: String, prepare: @escaping @Sendable (TestDatabase) async throws -> Void) async throws -> String {
+        if let task = ready[key] { return try await task.value }
+        let task = Task<String, any Error> {
+            let database = try await TestDatabase.create()
+            try await prepare(database)  // must close its connections: a template may have none
+            return database.name
+        }
+        ready[key] = task
+        return try await task.value
+    }
+}
+
+/// Runs `body` with a fresh database and drops it afterwards, also on failure. With
+/// `template`, the database starts as a copy of the one `prepare` made (once per process).
+public func withTestDatabase<T>(
+    template: String? = nil, prepare: (@Sendable (TestDatabase) async throws -> Void)? = nil, _ body: (TestDatabase) async throws -> T
+) async throws -> T {
+    var source: String?
+    if let template, let prepare { source = try await TemplateDatabases.shared.template(template, prepare: prepare) }
+    let database = try await TestDatabase.create(template: source)
     do {
         let result = try await body(database)
         try await database.drop()

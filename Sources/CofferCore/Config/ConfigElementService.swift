@@ -39,18 +39,36 @@ public struct ConfigElementService: ConfigServing {
                 ownerUUID = owner.uuid
             }
             // The owner may be deleted and made anew under the same id between two tries, and
-            // other writers may take the version this value was sealed for.
-            for _ in 0..<6 {
+            // other writers may take the version this value was sealed for: after one such
+            // miss the write holds the element's lock while it seals (two round trips), so a
+            // busy element cannot starve it.
+            var contended = false
+            for _ in 0..<4 {
                 guard let uuid = ownerUUID else { break }
-                let version = versions.latest(of: uuid, configID) + 1
-                let place = ConfigValuePlace(ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly, version: version)
-                let sealed = try keyring.sealConfigValue(plaintext, place: place)
-                let write = ElementWrite(
-                    kind: kind, ownerID: ownerID, ownerUUID: uuid, configID: configID, type: input.type.rawValue,
-                    writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
-                    checksum: checksum, description: input.description, maxElements: limits.maxElementsPerOwner, version: version
-                )
-                let outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(write, reachFrom: principal.space, by: actor, on: $0) }
+                let maxElements = limits.maxElementsPerOwner
+                @Sendable func write(version: Int32) throws -> (ElementWrite, SealedValue) {
+                    let place = ConfigValuePlace(ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly, version: version)
+                    let sealed = try keyring.sealConfigValue(plaintext, place: place)
+                    return (ElementWrite(
+                        kind: kind, ownerID: ownerID, ownerUUID: uuid, configID: configID, type: input.type.rawValue,
+                        writeOnly: input.writeOnly, sealedValue: sealed.bytes, dekVersion: Int32(sealed.keyVersion),
+                        checksum: checksum, description: input.description, maxElements: maxElements, version: version
+                    ), sealed)
+                }
+                let (outcome, sealed): (ElementWriteOutcome, SealedValue)
+                if contended {
+                    (outcome, sealed) = try await database.transaction { session in
+                        // In the order restores take them: the owner's count lock, then the element's.
+                        try await elements.lockElementCount(ownerID: uuid, on: session)
+                        try await elements.lockElement(ownerID: uuid, configID: configID, on: session)
+                        let (write, sealed) = try write(version: try await elements.latestVersion(ownerID: uuid, configID: configID, on: session) + 1)
+                        return (try await elements.write(write, reachFrom: principal.space, by: actor, on: session), sealed)
+                    }
+                } else {
+                    let (request, seal) = try write(version: versions.latest(of: uuid, configID) + 1)
+                    sealed = seal
+                    outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(request, reachFrom: principal.space, by: actor, on: $0) }
+                }
                 let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
                 switch outcome {
                 case .notFound:
@@ -66,6 +84,7 @@ public struct ConfigElementService: ConfigServing {
                     throw Self.tooManyElements(kind, ownerID, limits.maxElementsPerOwner)
                 case .versionChanged(let latest):
                     versions.remember(latest, of: uuid, configID)
+                    contended = true
                     continue
                 case .unchanged(_, let version, let createdAt, let updatedAt):
                     stored = (version, createdAt, updatedAt, false)
