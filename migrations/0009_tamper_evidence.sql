@@ -158,7 +158,7 @@ BEGIN
     SELECT coalesce(max(h.version), 0) + 1 INTO v_version
     FROM config_element_versions h WHERE h.owner_id = v_owner.uuid AND h.config_id = p_config_id;
     -- The value is sealed in format 2, bound to the version it becomes.
-    IF v_version <> p_version THEN
+    IF v_version IS DISTINCT FROM p_version THEN
         RETURN QUERY SELECT 'version_changed'::text, v_owner.uuid, v_owner.space, v_version - 1, NULL::timestamptz,
                             NULL::timestamptz, NULL::boolean;
         RETURN;

@@ -233,10 +233,17 @@ def pgbench_script(statements, rewrite=None):
 def versioned_write(sql, params, defines):
     """The write scenario's rewrite: every replayed write carries a new checksum (its
     parameter 10), so coffer_put_config_element stores a new version each time instead of
-    answering `unchanged`, as the service's requests (each with a new value) do."""
+    answering `unchanged`, as the service's requests (each with a new value) do. Since sealed
+    format 2 a write names the version it was sealed for (parameter 16, when there is one):
+    the replay computes the next one, as the service's hint knows it, so that it writes
+    instead of answering `version_changed`."""
     flat = " ".join(sql.split())
-    if "coffer_put_config_element(" in flat:
-        return [r"\set checksum_n random(1, 2000000000)", inline(sql, {**params, 10: ":checksum_n"}, defines) + ";"]
+    if "coffer_put_config_element" in flat:
+        rewritten = {**params, 10: ":checksum_n"}
+        if 16 in params:
+            rewritten[16] = (f"(SELECT coalesce(max(h.version), 0) + 1 FROM config_element_versions h "
+                             f"WHERE h.owner_id = {params[4]}::uuid AND h.config_id = {params[5]})")
+        return [r"\set checksum_n random(1, 2000000000)", inline(sql, rewritten, defines) + ";"]
     return inline(sql, params, defines) + ";"
 
 
