@@ -242,7 +242,7 @@ def versioned_write(sql, params, defines):
         rewritten = {**params, 10: ":checksum_n"}
         if 16 in params:
             rewritten[16] = (f"(SELECT coalesce(max(h.version), 0) + 1 FROM config_element_versions h "
-                             f"WHERE h.owner_id = {params[4]}::uuid AND h.config_id = {params[5]})")
+                             f"WHERE h.owner_id = CAST({params[4]} AS uuid) AND h.config_id = {params[5]})")  # no `:`, which inline() reads as a variable
         return [r"\set checksum_n random(1, 2000000000)", inline(sql, rewritten, defines) + ";"]
     return inline(sql, params, defines) + ";"
 

@@ -39,11 +39,11 @@ public struct ConfigElementService: ConfigServing {
                 ownerUUID = owner.uuid
             }
             // The owner may be deleted and made anew under the same id between two tries, and
-            // other writers may take the version this value was sealed for: after one such
-            // miss the write holds the element's lock while it seals (two round trips), so a
-            // busy element cannot starve it.
-            var contended = false
-            for _ in 0..<4 {
+            // other writers may take the version this value was sealed for: after two such
+            // misses the write holds the element's lock while it seals (a transaction of a few
+            // round trips), so a busy element cannot starve it.
+            var misses = 0
+            for _ in 0..<5 {
                 guard let uuid = ownerUUID else { break }
                 let maxElements = limits.maxElementsPerOwner
                 @Sendable func write(version: Int32) throws -> (ElementWrite, SealedValue) {
@@ -56,7 +56,7 @@ public struct ConfigElementService: ConfigServing {
                     ), sealed)
                 }
                 let (outcome, sealed): (ElementWriteOutcome, SealedValue)
-                if contended {
+                if misses >= 2 {
                     (outcome, sealed) = try await database.transaction { session in
                         // In the order restores take them: the owner's count lock, then the element's.
                         try await elements.lockElementCount(ownerID: uuid, on: session)
@@ -84,7 +84,7 @@ public struct ConfigElementService: ConfigServing {
                     throw Self.tooManyElements(kind, ownerID, limits.maxElementsPerOwner)
                 case .versionChanged(let latest):
                     versions.remember(latest, of: uuid, configID)
-                    contended = true
+                    misses += 1
                     continue
                 case .unchanged(_, let version, let createdAt, let updatedAt):
                     stored = (version, createdAt, updatedAt, false)
