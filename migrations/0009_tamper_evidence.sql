@@ -11,16 +11,25 @@
 --
 -- Part 2: a tamper-evident audit trail (AuditChain in CofferCore). Each event carries a
 -- code its writer made under the `audit` data key over who did what (`mac`), passed into
--- the functions below that write events; one process at a time later gives events
--- consecutive chain positions (`seq`) and a chain code over the previous one and every
--- column (`chain`). `writer_xid` tells the chainer when no earlier event can still appear.
--- The `coffer migrate` that applies this gives the events that exist a code, once.
+-- the functions below that write events. Events are never updated: one process at a time
+-- later closes a range of writer transaction ids in which no transaction is still running
+-- (`writer_xid` below the snapshot's xmin) with a checkpoint listing the ids and hashes of
+-- the events in it, coded together with the previous checkpoint's code. The `coffer
+-- migrate` that applies this gives the events that exist a code, once.
 ALTER TABLE audit_events
     ADD COLUMN mac bytea, ADD COLUMN mac_version integer,
-    ADD COLUMN writer_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    ADD COLUMN seq bigint, ADD COLUMN chain bytea, ADD COLUMN chain_version integer;
-CREATE UNIQUE INDEX audit_events_seq ON audit_events (seq) WHERE seq IS NOT NULL;
-CREATE INDEX audit_events_unchained ON audit_events (id) WHERE seq IS NULL;
+    ADD COLUMN writer_xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX audit_events_writer_xid ON audit_events (writer_xid, id);
+CREATE TABLE audit_checkpoints (
+    seq          bigint      PRIMARY KEY,
+    xid_from     xid8        NOT NULL,
+    xid_to       xid8        NOT NULL,
+    event_ids    bigint[]    NOT NULL,
+    event_hashes bytea       NOT NULL,
+    code         bytea       NOT NULL,
+    code_version integer     NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
 
 ALTER TABLE key_destruction_jobs ADD COLUMN kind text NOT NULL DEFAULT 'destroy' CHECK (kind IN ('destroy', 'reseal'));
 DROP INDEX key_destruction_jobs_one_running;

@@ -7,16 +7,18 @@ import Synchronization
 
 /// The tamper-evident audit trail. Every event carries a code its writer made under the
 /// `audit` data key over who did what (request id, actor, action, resource, outcome), so a
-/// row inserted or edited with only database access does not verify. Writers do not wait
-/// for one another: afterwards one process at a time (``chainPending(limit:)``) gives the
-/// events consecutive positions, in id order, once no transaction that could still add an
-/// earlier id is open, and a chain code over the previous code and every column of the
-/// event. An event edited after it was chained breaks its code; one deleted leaves a gap.
+/// row inserted or edited with only database access does not verify. Events are written
+/// once and writers do not wait for one another: afterwards one process at a time
+/// (``chainPending(limit:)``) closes the range of writer transaction ids that no running
+/// transaction can still add to with a checkpoint listing each event of the range by id and
+/// hash (of every column), coded together with the previous checkpoint's code. An event
+/// edited after its range was closed no longer matches its hash, one deleted is missing from
+/// its checkpoint's list, one inserted into a closed range is not in it.
 ///
-/// What is not detected: events deleted from the end of the chain (the newest ones, with
-/// nothing chained after them); columns other than the writer's (space, detail, time)
-/// edited before the event was chained (within ``CofferLimits/auditChainInterval``); and
-/// a whole trail put back from an earlier copy.
+/// What is not detected: events deleted from the newest checkpoint together with that
+/// checkpoint; columns other than the writer's (space, detail, time) edited before the
+/// event's range was closed (within ``CofferLimits/auditChainInterval``); and a whole trail
+/// put back from an earlier copy.
 public final class AuditChain: Sendable {
     private let database: Database
     private let keyring: Keyring
@@ -54,17 +56,31 @@ public final class AuditChain: Sendable {
         return bytes
     }
 
-    static func chainMessage(previous: [UInt8], seq: Int64, event: ChainedAuditEvent) -> [UInt8] {
+    /// The hash of every column of an event, as its checkpoint lists it.
+    static func eventHash(_ event: ChainedAuditEvent) -> [UInt8] {
         let record = event.record
-        var bytes = Array("coffer/audit/chain/v1".utf8)
-        append(previous, to: &bytes)
-        for field in ["\(seq)", "\(record.id)", "\(event.occurredAtMicros)", record.actor] { append(Array(field.utf8), to: &bytes) }
+        var bytes = Array("coffer/audit/event-hash/v1".utf8)
+        for field in ["\(record.id)", "\(event.writerXID)", "\(event.occurredAtMicros)", record.actor] { append(Array(field.utf8), to: &bytes) }
         appendOptional(record.actorSpace, to: &bytes)
         for field in [record.action, record.resource] { append(Array(field.utf8), to: &bytes) }
         appendOptional(record.space, to: &bytes)
         for field in [record.requestID, record.outcome.rawValue, record.detail] { append(Array(field.utf8), to: &bytes) }
         append(event.code ?? [], to: &bytes)
         append(Array("\(event.codeVersion ?? 0)".utf8), to: &bytes)
+        return Array(SHA256.hash(data: bytes))
+    }
+
+    /// What a checkpoint's code authenticates: the previous checkpoint's code, its position,
+    /// its range and its list.
+    static func checkpointMessage(previous: [UInt8], seq: Int64, xidFrom: Int64, xidTo: Int64, ids: [Int64], hashes: [UInt8]) -> [UInt8] {
+        var bytes = Array("coffer/audit/checkpoint/v1".utf8)
+        append(previous, to: &bytes)
+        for field in ["\(seq)", "\(xidFrom)", "\(xidTo)"] { append(Array(field.utf8), to: &bytes) }
+        var idBytes: [UInt8] = []
+        idBytes.reserveCapacity(ids.count * 8)
+        for id in ids { withUnsafeBytes(of: UInt64(bitPattern: id).bigEndian) { idBytes += $0 } }
+        append(idBytes, to: &bytes)
+        append(hashes, to: &bytes)
         return bytes
     }
 
@@ -90,28 +106,48 @@ public final class AuditChain: Sendable {
 
     // MARK: Chaining
 
-    /// Chains the events that can be chained now, up to `limit`, unless another process is
-    /// chaining. Returns how many it chained. An event without a valid code of its writer is
-    /// chained too (its place is kept), logged and counted as an integrity failure.
+    /// Closes the range of writer transaction ids that no running transaction can add to
+    /// with a checkpoint, unless another process is chaining or the range holds no event.
+    /// Past about `limit` events it closes the range at a transaction boundary and leaves
+    /// the rest to the next call. Returns how many events it listed. An event without a
+    /// valid writer's code is listed too (its place is kept), logged and counted as an
+    /// integrity failure.
     @discardableResult
-    public func chainPending(limit: Int = 5000) async throws -> Int {
+    public func chainPending(limit: Int = 50_000) async throws -> Int {
         let (repository, keyring) = (self.repository, self.keyring)
         let (count, forged) = try await database.transaction { session -> (Int, [Int64]) in
             guard try await repository.tryLockChain(on: session) else { return (0, []) }
-            let events = try await repository.chainableEvents(limit: limit, on: session)
-            guard !events.isEmpty else { return (0, []) }
-            var (seq, previous) = try await repository.chainHead(on: session) ?? (0, [])
-            var links: [AuditChainLink] = []
+            let head = try await repository.lastCheckpoint(on: session)
+            let xidFrom = head?.xidTo ?? 0
+            var xidTo = try await repository.oldestRunningTransaction(on: session)
+            guard xidTo > xidFrom else { return (0, []) }
+            var ids: [Int64] = []
+            var hashes: [UInt8] = []
             var forged: [Int64] = []
-            for event in events {
-                seq += 1
-                let (version, chain) = try keyring.authenticationCode(for: Self.chainMessage(previous: previous, seq: seq, event: event), purpose: .audit)
-                links.append(AuditChainLink(id: event.record.id, seq: seq, chain: chain, chainVersion: Int32(version)))
-                if !self.hasValidCode(event) { forged.append(event.record.id) }
-                previous = chain
+            var after: (xid: Int64, id: Int64)?
+            scan: while true {
+                let events = try await repository.events(xidFrom: xidFrom, xidTo: xidTo, after: after, limit: 2000, on: session)
+                guard let last = events.last else { break }
+                for event in events {
+                    if ids.count >= limit, let previous = after, event.writerXID != previous.xid {
+                        xidTo = event.writerXID  // the rest of the range is the next checkpoint's
+                        break scan
+                    }
+                    ids.append(event.record.id)
+                    hashes += Self.eventHash(event)
+                    if !self.hasValidCode(event) { forged.append(event.record.id) }
+                    after = (event.writerXID, event.record.id)
+                }
+                after = (last.writerXID, last.record.id)
             }
-            try await repository.chain(links, on: session)
-            return (links.count, forged)
+            guard !ids.isEmpty else { return (0, []) }
+            let seq = (head?.seq ?? 0) + 1
+            let message = Self.checkpointMessage(previous: head?.code ?? [], seq: seq, xidFrom: xidFrom, xidTo: xidTo, ids: ids, hashes: hashes)
+            let (version, code) = try keyring.authenticationCode(for: message, purpose: .audit)
+            try await repository.insert(AuditCheckpoint(
+                seq: seq, xidFrom: xidFrom, xidTo: xidTo, eventIDs: ids, eventHashes: hashes, code: code, codeVersion: Int32(version)
+            ), on: session)
+            return (ids.count, forged)
         }
         for id in forged {
             logger.error("integrity failure: an audit event does not carry its writer's code (inserted or edited outside Coffer)", metadata: [
@@ -134,7 +170,7 @@ public final class AuditChain: Sendable {
         var after: Int64 = 0
         var count = 0
         while true {
-            let events = try await repository.unchainedEvents(after: after, limit: 2000, on: session)
+            let events = try await repository.eventsWithoutCode(after: after, limit: 2000, on: session)
             guard let last = events.last else { return count }
             for event in events where event.code == nil {
                 guard let (code, version) = code(for: event.record, keyring: keyring) else {
@@ -151,22 +187,25 @@ public final class AuditChain: Sendable {
 
     /// What checking the trail found.
     public enum Verdict: Sendable, Equatable {
-        /// Every chained event is as it was chained, none is missing between them, and every
-        /// event carries its writer's code. `pending` events are not chained yet.
+        /// Every checkpoint is as it was made and none is missing, every event of a closed
+        /// range is listed in its checkpoint as it was, none is missing, and every event
+        /// carries its writer's code. `pending` events are in no checkpoint yet.
         case intact(chained: Int, pending: Int)
-        /// The first event found altered, inserted or after a deletion, and why.
+        /// The first event found edited, inserted or deleted, and why; `seq` is the
+        /// checkpoint whose range holds it.
         case broken(eventID: Int64, seq: Int64?, reason: String)
     }
 
-    /// Checks the whole trail: the chain in order, then the events not chained yet. A broken
-    /// trail is logged as an integrity failure when `logging` (the service's periodic check;
-    /// `coffer audit verify` reports it itself).
+    /// Checks the whole trail: the checkpoints in order, each against the events of its
+    /// range, then the events in no checkpoint yet. A broken trail is logged as an
+    /// integrity failure when `logging` (the service's periodic check; `coffer audit verify`
+    /// reports it itself).
     public func verify(batch: Int = 2000, logging: Bool = true) async throws -> Verdict {
         let verdict = try await check(batch: batch)
         lastVerdict.withLock { $0 = verdict }
         if logging, case .broken(let id, let seq, let reason) = verdict {
             logger.error("integrity failure: the audit trail is not intact", metadata: [
-                "table": "audit_events", "event": "\(id)", "position": "\(seq.map(String.init) ?? "-")", "reason": "\(reason)",
+                "table": "audit_events", "event": "\(id)", "checkpoint": "\(seq.map(String.init) ?? "-")", "reason": "\(reason)",
             ])
         }
         return verdict
@@ -176,31 +215,61 @@ public final class AuditChain: Sendable {
         let repository = self.repository
         var expected: Int64 = 1
         var previous: [UInt8] = []
+        var chained = 0
+        var end: Int64 = 0
         while true {
-            let events = try await database.withSession { [expected] in try await repository.chainedEvents(after: expected - 1, limit: batch, on: $0) }
-            guard !events.isEmpty else { break }
-            for event in events {
-                guard let seq = event.seq, let chain = event.chain else { continue }
-                if seq != expected {
-                    return .broken(eventID: event.record.id, seq: seq, reason: "the event chained before it (position \(expected)) was deleted")
+            let checkpoints = try await database.withSession { [expected] in try await repository.checkpoints(after: expected - 1, limit: 50, on: $0) }
+            guard !checkpoints.isEmpty else { break }
+            for checkpoint in checkpoints {
+                let seq = checkpoint.seq
+                let first = checkpoint.eventIDs.first ?? 0
+                guard seq == expected, checkpoint.xidFrom == end else {
+                    return .broken(eventID: first, seq: seq, reason: "the checkpoint before this event's (\(expected - 1)) or one between was deleted")
                 }
-                let message = Self.chainMessage(previous: previous, seq: seq, event: event)
-                guard let version = event.chainVersion.flatMap(UInt32.init(exactly:)),
-                      keyring.isValidAuthenticationCode(chain, for: message, purpose: .audit, version: version)
+                let message = Self.checkpointMessage(previous: previous, seq: seq, xidFrom: checkpoint.xidFrom, xidTo: checkpoint.xidTo,
+                                                     ids: checkpoint.eventIDs, hashes: checkpoint.eventHashes)
+                guard let version = UInt32(exactly: checkpoint.codeVersion), checkpoint.eventHashes.count == checkpoint.eventIDs.count * 32,
+                      keyring.isValidAuthenticationCode(checkpoint.code, for: message, purpose: .audit, version: version)
                 else {
-                    return .broken(eventID: event.record.id, seq: seq, reason: "edited after it was chained, or its chain code was (the code does not verify)")
+                    return .broken(eventID: first, seq: seq, reason: "its checkpoint was edited (the checkpoint's code does not verify)")
                 }
-                guard hasValidCode(event) else {
-                    return .broken(eventID: event.record.id, seq: seq, reason: "not written by Coffer: it does not carry its writer's code")
+                var listed: [Int64: ArraySlice<UInt8>] = [:]
+                for (index, id) in checkpoint.eventIDs.enumerated() {
+                    listed[id] = checkpoint.eventHashes[(index * 32)..<(index * 32 + 32)]
                 }
-                previous = chain
+                var after: (xid: Int64, id: Int64)?
+                while true {
+                    let events = try await database.withSession { [after] in
+                        try await repository.events(xidFrom: checkpoint.xidFrom, xidTo: checkpoint.xidTo, after: after, limit: batch, on: $0)
+                    }
+                    guard let last = events.last else { break }
+                    for event in events {
+                        let id = event.record.id
+                        guard let hash = listed.removeValue(forKey: id) else {
+                            return .broken(eventID: id, seq: seq, reason: "inserted: its writer's transaction lies in the range of checkpoint \(seq), which does not list it")
+                        }
+                        guard Array(hash) == Self.eventHash(event) else {
+                            return .broken(eventID: id, seq: seq, reason: "edited after checkpoint \(seq) listed it (its hash differs)")
+                        }
+                        guard hasValidCode(event) else {
+                            return .broken(eventID: id, seq: seq, reason: "not written by Coffer: it does not carry its writer's code")
+                        }
+                        chained += 1
+                    }
+                    after = (last.writerXID, last.record.id)
+                }
+                if let missing = checkpoint.eventIDs.first(where: { listed[$0] != nil }) {
+                    return .broken(eventID: missing, seq: seq, reason: "deleted: checkpoint \(seq) lists it")
+                }
+                previous = checkpoint.code
+                end = checkpoint.xidTo
                 expected += 1
             }
         }
         var pending = 0
-        var after: Int64 = 0
+        var after: (xid: Int64, id: Int64)?
         while true {
-            let events = try await database.withSession { [after] in try await repository.unchainedEvents(after: after, limit: batch, on: $0) }
+            let events = try await database.withSession { [after, end] in try await repository.events(xidFrom: end, xidTo: nil, after: after, limit: batch, on: $0) }
             guard let last = events.last else { break }
             for event in events {
                 guard hasValidCode(event) else {
@@ -208,11 +277,10 @@ public final class AuditChain: Sendable {
                 }
                 pending += 1
             }
-            after = last.record.id
+            after = (last.writerXID, last.record.id)
         }
-        return .intact(chained: Int(expected - 1), pending: pending)
+        return .intact(chained: chained, pending: pending)
     }
-
 
     /// The last verification's verdict in this process, nil before the first.
     public var lastVerification: Verdict? { lastVerdict.withLock { $0 } }

@@ -3,41 +3,47 @@ import Logging
 import PostgresNIO
 
 /// An audit event with what makes it tamper-evident: the code its writer gave it (over who
-/// did what) and, once chained, its place in the chain and the chain's code at it.
+/// did what) and the transaction that wrote it.
 public struct ChainedAuditEvent: Sendable, Equatable {
     public var record: AuditRecord
     /// `occurred_at` in whole microseconds since 1970, exactly as stored.
     public var occurredAtMicros: Int64
+    /// The writer's transaction id (`writer_xid`).
+    public var writerXID: Int64
     public var code: [UInt8]?
     public var codeVersion: Int32?
-    /// Position in the chain (1, 2, …); nil until the chainer reaches the event.
-    public var seq: Int64?
-    public var chain: [UInt8]?
-    public var chainVersion: Int32?
 }
 
-/// A chain position and code the chainer gives an event.
-public struct AuditChainLink: Sendable, Equatable {
-    public var id: Int64
+/// A row of `audit_checkpoints`: the events whose writers' transaction ids lie in
+/// `[xidFrom, xidTo)`, by id and hash, coded together with the previous checkpoint's code.
+public struct AuditCheckpoint: Sendable, Equatable {
     public var seq: Int64
-    public var chain: [UInt8]
-    public var chainVersion: Int32
+    public var xidFrom: Int64
+    public var xidTo: Int64
+    public var eventIDs: [Int64]
+    /// 32 bytes per event, in the order of ``eventIDs``.
+    public var eventHashes: [UInt8]
+    public var code: [UInt8]
+    public var codeVersion: Int32
 
-    public init(id: Int64, seq: Int64, chain: [UInt8], chainVersion: Int32) {
-        self.id = id
+    public init(seq: Int64, xidFrom: Int64, xidTo: Int64, eventIDs: [Int64], eventHashes: [UInt8], code: [UInt8], codeVersion: Int32) {
         self.seq = seq
-        self.chain = chain
-        self.chainVersion = chainVersion
+        self.xidFrom = xidFrom
+        self.xidTo = xidTo
+        self.eventIDs = eventIDs
+        self.eventHashes = eventHashes
+        self.code = code
+        self.codeVersion = codeVersion
     }
 }
 
-/// SQL for the audit chain (migration 0009): events are written in parallel with a code of
-/// their own; one process at a time later gives them consecutive chain positions, in the
-/// order of their ids, once every transaction that could still add an earlier id has ended.
+/// SQL for the audit chain (migration 0009): events are written once, in parallel, each
+/// with its writer's code; one process at a time closes ranges of writer transaction ids
+/// that no running transaction can add to with a checkpoint. Nothing updates an event.
 extension AuditRepository {
     static let chainColumns = """
-        id, occurred_at, floor(extract(epoch FROM occurred_at) * 1000000)::bigint, actor, actor_space, action, resource,
-        space, request_id, outcome, detail, mac, mac_version, seq, chain, chain_version
+        id, occurred_at, floor(extract(epoch FROM occurred_at) * 1000000)::bigint, writer_xid::text::bigint, actor, actor_space,
+        action, resource, space, request_id, outcome, detail, mac, mac_version
         """
 
     /// Takes the chainer's lock for the current transaction if no other process holds it.
@@ -45,55 +51,62 @@ extension AuditRepository {
         try await session.query("SELECT pg_try_advisory_xact_lock(710233)", logger: logger).collect().first?.decode(Bool.self) ?? false
     }
 
-    /// The last chained event's position and chain code, nil when none is chained.
-    public func chainHead(on session: StoreSession) async throws -> (seq: Int64, chain: [UInt8])? {
-        for try await (seq, chain) in try await session.query(
-            "SELECT seq, chain FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1", logger: logger
-        ).decode((Int64, ByteBuffer?).self) {
-            return (seq, chain.map { Array($0.readableBytesView) } ?? [])
-        }
-        return nil
+    /// The oldest transaction id still running: every event written by a smaller one is
+    /// committed (and visible) or never will be.
+    public func oldestRunningTransaction(on session: StoreSession) async throws -> Int64 {
+        try await session.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", logger: logger)
+            .collect().first?.decode(Int64.self) ?? 0
     }
 
-    /// Up to `limit` events not chained yet whose transactions have all ended (no event
-    /// with a smaller id can still appear), by id.
-    public func chainableEvents(limit: Int, on session: StoreSession) async throws -> [ChainedAuditEvent] {
-        try await chained(session.query(
-            """
-            SELECT \(unescaped: Self.chainColumns) FROM audit_events
-            WHERE seq IS NULL AND writer_xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY id LIMIT \(limit)
-            """,
+    /// The newest checkpoint, nil when none was made.
+    public func lastCheckpoint(on session: StoreSession) async throws -> AuditCheckpoint? {
+        try await checkpoints(session.query(
+            "SELECT \(unescaped: Self.checkpointColumns) FROM audit_checkpoints ORDER BY seq DESC LIMIT 1", logger: logger
+        )).first
+    }
+
+    /// Up to `limit` checkpoints after `seq`, in order.
+    public func checkpoints(after seq: Int64, limit: Int, on session: StoreSession) async throws -> [AuditCheckpoint] {
+        try await checkpoints(session.query(
+            "SELECT \(unescaped: Self.checkpointColumns) FROM audit_checkpoints WHERE seq > \(seq) ORDER BY seq LIMIT \(limit)",
             logger: logger
         ))
     }
 
-    /// Gives events their chain positions and codes.
-    public func chain(_ links: [AuditChainLink], on session: StoreSession) async throws {
-        guard !links.isEmpty else { return }
+    public func insert(_ checkpoint: AuditCheckpoint, on session: StoreSession) async throws {
         try await session.query(
             """
-            UPDATE audit_events e SET seq = l.seq, chain = l.chain, chain_version = l.chain_version
-            FROM unnest(\(links.map(\.id)), \(links.map(\.seq)), \(links.map { ByteBuffer(bytes: $0.chain) }), \(links.map(\.chainVersion)))
-                 AS l(id, seq, chain, chain_version)
-            WHERE e.id = l.id
+            INSERT INTO audit_checkpoints (seq, xid_from, xid_to, event_ids, event_hashes, code, code_version)
+            VALUES (\(checkpoint.seq), \(String(checkpoint.xidFrom))::xid8, \(String(checkpoint.xidTo))::xid8, \(checkpoint.eventIDs),
+                    \(ByteBuffer(bytes: checkpoint.eventHashes)), \(ByteBuffer(bytes: checkpoint.code)), \(checkpoint.codeVersion))
             """,
             logger: logger
         )
     }
 
-    /// Up to `limit` chained events after position `seq`, in chain order.
-    public func chainedEvents(after seq: Int64, limit: Int, on session: StoreSession) async throws -> [ChainedAuditEvent] {
-        try await chained(session.query(
-            "SELECT \(unescaped: Self.chainColumns) FROM audit_events WHERE seq > \(seq) ORDER BY seq LIMIT \(limit)",
+    /// Up to `limit` events written by transactions in `[xidFrom, xidTo)` (to the end when
+    /// `xidTo` is nil), after the event `after` (its writer's id and its id), in the order
+    /// of writer transaction id, then id.
+    public func events(
+        xidFrom: Int64, xidTo: Int64?, after: (xid: Int64, id: Int64)?, limit: Int, on session: StoreSession
+    ) async throws -> [ChainedAuditEvent] {
+        let (afterXID, afterID) = (after?.xid ?? xidFrom, after?.id ?? -1)
+        return try await events(session.query(
+            """
+            SELECT \(unescaped: Self.chainColumns) FROM audit_events
+            WHERE writer_xid >= \(String(xidFrom))::xid8
+              AND (\(xidTo.map(String.init))::text IS NULL OR writer_xid < \(xidTo.map(String.init))::xid8)
+              AND (writer_xid, id) > (\(String(afterXID))::xid8, \(afterID))
+            ORDER BY writer_xid, id LIMIT \(limit)
+            """,
             logger: logger
         ))
     }
 
-    /// Up to `limit` events not chained yet with an id above `id`, by id.
-    public func unchainedEvents(after id: Int64, limit: Int, on session: StoreSession) async throws -> [ChainedAuditEvent] {
-        try await chained(session.query(
-            "SELECT \(unescaped: Self.chainColumns) FROM audit_events WHERE seq IS NULL AND id > \(id) ORDER BY id LIMIT \(limit)",
+    /// Up to `limit` events without a writer's code with an id above `id`, by id.
+    public func eventsWithoutCode(after id: Int64, limit: Int, on session: StoreSession) async throws -> [ChainedAuditEvent] {
+        try await events(session.query(
+            "SELECT \(unescaped: Self.chainColumns) FROM audit_events WHERE mac IS NULL AND id > \(id) ORDER BY id LIMIT \(limit)",
             logger: logger
         ))
     }
@@ -105,32 +118,49 @@ extension AuditRepository {
         )
     }
 
-    /// Events whose code or chain code a version of the audit key made.
+    /// Events and checkpoints whose code a version of the audit key made.
     public func countEvents(authenticatedBy version: Int32, on session: StoreSession) async throws -> Int64 {
         try await session.query(
-            "SELECT count(*) FROM audit_events WHERE mac_version = \(version) OR chain_version = \(version)", logger: logger
+            """
+            SELECT (SELECT count(*) FROM audit_events WHERE mac_version = \(version))
+                 + (SELECT count(*) FROM audit_checkpoints WHERE code_version = \(version))
+            """,
+            logger: logger
         ).collect().first?.decode(Int64.self) ?? 0
     }
 
-    private func chained(_ rows: PostgresRowSequence) async throws -> [ChainedAuditEvent] {
+    static let checkpointColumns = "seq, xid_from::text::bigint, xid_to::text::bigint, event_ids, event_hashes, code, code_version"
+
+    private func checkpoints(_ rows: PostgresRowSequence) async throws -> [AuditCheckpoint] {
+        var result: [AuditCheckpoint] = []
+        for try await (seq, xidFrom, xidTo, ids, hashes, code, version) in rows.decode(
+            (Int64, Int64, Int64, [Int64], ByteBuffer, ByteBuffer, Int32).self
+        ) {
+            result.append(AuditCheckpoint(
+                seq: seq, xidFrom: xidFrom, xidTo: xidTo, eventIDs: ids, eventHashes: Array(hashes.readableBytesView),
+                code: Array(code.readableBytesView), codeVersion: version
+            ))
+        }
+        return result
+    }
+
+    private func events(_ rows: PostgresRowSequence) async throws -> [ChainedAuditEvent] {
         var result: [ChainedAuditEvent] = []
         for try await row in rows {
             let cells = row.makeRandomAccess()
             func cell<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T { try cells[index].decode(T.self) }
             let id = try cell(0, Int64.self)
-            let outcome = try cell(9, String.self)
-            let code = try cell(11, ByteBuffer?.self)
-            let chain = try cell(14, ByteBuffer?.self)
+            let code = try cell(12, ByteBuffer?.self)
             // An outcome edited to a value the table's check refuses cannot be stored, so this decodes.
             let record = AuditRecord(
-                id: id, occurredAt: try cell(1, Date.self), actor: try cell(3, String.self), actorSpace: try cell(4, String?.self),
-                action: try cell(5, String.self), resource: try cell(6, String.self), space: try cell(7, String?.self),
-                requestID: try cell(8, String.self), outcome: try .stored(outcome, in: "audit event \(id)"), detail: try cell(10, String.self)
+                id: id, occurredAt: try cell(1, Date.self), actor: try cell(4, String.self), actorSpace: try cell(5, String?.self),
+                action: try cell(6, String.self), resource: try cell(7, String.self), space: try cell(8, String?.self),
+                requestID: try cell(9, String.self), outcome: try .stored(try cell(10, String.self), in: "audit event \(id)"),
+                detail: try cell(11, String.self)
             )
             result.append(ChainedAuditEvent(
-                record: record, occurredAtMicros: try cell(2, Int64.self), code: code.map { Array($0.readableBytesView) },
-                codeVersion: try cell(12, Int32?.self), seq: try cell(13, Int64?.self), chain: chain.map { Array($0.readableBytesView) },
-                chainVersion: try cell(15, Int32?.self)
+                record: record, occurredAtMicros: try cell(2, Int64.self), writerXID: try cell(3, Int64.self),
+                code: code.map { Array($0.readableBytesView) }, codeVersion: try cell(13, Int32?.self)
             ))
         }
         return result

@@ -16,11 +16,12 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check that no audit event was edited, inserted or deleted outside Coffer.",
             discussion: """
-                Chains the events written since `coffer serve` last did, then checks every chained \
-                event's chain code and position and every event's writer's code. Exit 0 when the trail \
-                is intact; exit 1 with one line naming the first bad event otherwise. Not detected: \
-                the newest events deleted (nothing chained after them), an event's space, detail or \
-                time edited before it was chained (COFFER_AUDIT_CHAIN_INTERVAL), or the whole trail \
+                Closes with a checkpoint the events written since `coffer serve` last did, then checks \
+                every checkpoint's code, every event of a closed range against its checkpoint's list \
+                and every event's writer's code. Exit 0 when the trail is intact; exit 1 with one line \
+                naming the first event edited, inserted or deleted otherwise. Not detected: events \
+                deleted with the newest checkpoint that lists them, an event's space, detail or time \
+                edited before its range was closed (COFFER_AUDIT_CHAIN_INTERVAL), or the whole trail \
                 put back from an earlier copy. Needs the root key configuration (ENCRYPTION_*) and \
                 DATABASE_URL.
                 """
@@ -33,9 +34,9 @@ struct AuditCommand: AsyncParsableCommand {
             }
             switch verdict {
             case .intact(let chained, let pending):
-                print("audit trail intact: \(chained) event(s) chained, \(pending) not chained yet (each carries its writer's code)")
+                print("audit trail intact: \(chained) event(s) in checkpoints, \(pending) not in one yet (each carries its writer's code)")
             case .broken(let id, let seq, let reason):
-                throw CommandFailure(code: ExitStatus.unexpected, message: "audit event \(id)\(seq.map { " (chain position \($0))" } ?? ""): \(reason)")
+                throw CommandFailure(code: ExitStatus.unexpected, message: "audit event \(id)\(seq.map { " (checkpoint \($0))" } ?? ""): \(reason)")
             }
         }
     }
