@@ -61,6 +61,9 @@ import Testing
             let jobs = try await fixture.request(.get, "/api/v1/keys/destruction-jobs", token: admin)
             #expect(jobs.items.first?["state"] as? String == "completed")
             #expect(jobs.items.first?["done"] as? Int == 90)
+            // audit-v1 coded the events written so far: it is kept for `coffer audit verify`.
+            let auditDestroy = try await fixture.request(.delete, "/api/v1/keys/versions/audit-v1", token: admin)
+            #expect(auditDestroy.status == .conflict && auditDestroy.text.contains("audit event"), "\(auditDestroy.text)")
 
             #expect(try await fixture.scalar("SELECT count(*) FROM config_elements WHERE dek_version = 1", as: Int.self) == 0)
             #expect(try await fixture.scalar("SELECT count(*) FROM config_element_versions WHERE dek_version = 1", as: Int.self) == 0)

@@ -21,7 +21,9 @@ public struct AuditChainer: Service {
     }
 
     public func run() async throws {
-        var lastVerification = ContinuousClock.now - .seconds(verifyInterval)
+        // The first full check comes one interval after start: replicas restarting together
+        // do not all read the whole trail at once.
+        var lastVerification = ContinuousClock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 while try await chain.chainPending() > 0 && !Task.isShuttingDownGracefully {}
