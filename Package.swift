@@ -54,7 +54,8 @@ let package = Package(
                         .embedInCode("0006_autoattach_audit.sql"),
                         .embedInCode("0007_element_bound.sql"),
                         .embedInCode("0008_row_integrity.sql"),
-                        .embedInCode("0009_tamper_evidence.sql")]
+                        .embedInCode("0009_tamper_evidence.sql"),
+                        .embedInCode("0010_tree_integrity.sql")]
         ),
         .target(
             name: "CofferStore",

@@ -35,5 +35,6 @@ public enum CofferMigrations {
         Migration("0007_element_bound.sql", PackageResources._007_element_bound_sql),
         Migration("0008_row_integrity.sql", PackageResources._008_row_integrity_sql),
         Migration("0009_tamper_evidence.sql", PackageResources._009_tamper_evidence_sql),
+        Migration("0010_tree_integrity.sql", PackageResources._010_tree_integrity_sql),
     ]
 }

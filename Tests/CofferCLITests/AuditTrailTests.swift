@@ -138,14 +138,18 @@ import Testing
             for name in ["a", "b", "c"] {
                 #expect(try await cli.run(["api-keys", "create", "--name", name, "--role", "read"]).status == 0)
             }
-            // The database as the previous release left it: migration 0009 undone.
+            // The database as the previous release left it: migrations 0010 and 0009 undone.
             let migrations = TestEnvironment.repositoryRoot.appendingPathComponent("migrations")
             let dataPath = try String(contentsOf: migrations.appendingPathComponent("0005_data_path.sql"), encoding: .utf8)
             let oldPut = try #require(dataPath.range(of: "CREATE FUNCTION coffer_put_config_element(")).lowerBound
             try await cli.psql("""
                 DROP FUNCTION coffer_put_config_element_bounded(text, text, text, uuid, text, text, boolean, bytea, integer, text, text, text, text, text, integer, integer, bytea, integer);
                 DROP FUNCTION coffer_put_config_element(text, text, text, uuid, text, text, boolean, bytea, integer, text, text, text, text, text, integer, bytea, integer);
-                DROP FUNCTION coffer_runtime_config(text, text, text, text, text, bytea, integer);
+                DROP FUNCTION coffer_runtime_config(text, text, text, text, text, bytea, integer, uuid[]);
+                ALTER TABLE spaces DROP COLUMN mac, DROP COLUMN mac_version;
+                ALTER TABLE config_owners DROP COLUMN mac, DROP COLUMN mac_version;
+                ALTER TABLE stack_context_attachments DROP COLUMN mac, DROP COLUMN mac_version;
+                DELETE FROM schema_migrations WHERE name = '0010_tree_integrity.sql';
                 ALTER TABLE audit_events DROP COLUMN mac, DROP COLUMN mac_version, DROP COLUMN writer_xid;
                 DROP TABLE audit_checkpoints;
                 DROP INDEX key_destruction_jobs_one_reseal;

@@ -35,8 +35,10 @@ public struct TestDatabase: Sendable {
     }
 
     /// Opens a single-connection ``Database`` on this database; `operationTimeout` bounds
-    /// each operation (a whole migration run is one).
-    public func connect(operationTimeout: Duration = .seconds(60)) async throws -> Database {
+    /// each operation (a whole migration run is one). The default is generous: when every
+    /// suite starts at once on two cores, dozens of migrations run side by side and one
+    /// has taken over a minute.
+    public func connect(operationTimeout: Duration = .seconds(300)) async throws -> Database {
         try await Database.connect(settings: settings, logger: Self.logger, operationTimeout: operationTimeout)
     }
 

@@ -16,10 +16,13 @@ public struct AuditLog: Sendable {
     public let refusals: RefusalAggregator?
     /// Makes each event's writer's code (``AuditChain``); nil only in tests of services alone.
     public let keyring: Keyring?
+    /// Reach by authenticated space rows, for the events an admin may list.
+    private let tree: SpaceTree?
 
-    public init(database: Database, keyring: Keyring?, refusals: RefusalAggregator? = nil, logger: Logger) {
+    public init(database: Database, keyring: Keyring?, tree: SpaceTree? = nil, refusals: RefusalAggregator? = nil, logger: Logger) {
         self.database = database
         self.keyring = keyring
+        self.tree = tree ?? keyring.map { SpaceTree(integrity: RowIntegrity(keyring: $0, logger: logger), logger: logger) }
         self.repository = AuditRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
         self.refusals = refusals
@@ -84,10 +87,11 @@ public struct AuditLog: Sendable {
         try await AccessControl(audit: self).require(principal, .admin, action: "audit.list", resource: "audit:*", space: nil)
         var filter = filter
         if let before = try Pagination.key(of: cursor, { Int64($0) }) { filter.before = before }
-        let (repository, owners) = (self.repository, self.owners)
+        let (repository, owners, tree) = (self.repository, self.owners, self.tree)
         let rows = try await database.withSession { [filter] session in
             var scoped = filter
-            scoped.spaces = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            scoped.spaces = try await tree?.subtree(of: principal.space, reach, on: session) ?? reach
             return try await repository.list(scoped, limit: Pagination.rowsToRead(for: limit), on: session)
         }
         return Page(rows: rows, limit: limit, key: { String($0.id) })

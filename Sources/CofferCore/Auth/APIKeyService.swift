@@ -28,15 +28,18 @@ public struct APIKeyService: Sendable {
     public let revocations: RevocationList
 
     private let integrity: RowIntegrity
+    /// Reach by authenticated space rows.
+    private let tree: SpaceTree
     /// Reloads the keyring when a write met an integrity key another replica retired; nil
     /// in tests of the service alone.
     private let lifecycle: KeyLifecycle?
 
     public init(
         database: Database, integrity: RowIntegrity, lifecycle: KeyLifecycle? = nil, revocations: RevocationList = RevocationList(),
-        audit: AuditLog? = nil, throttle: TokenThrottle = TokenThrottle(limits: CofferLimits()), logger: Logger
+        audit: AuditLog? = nil, tree: SpaceTree? = nil, throttle: TokenThrottle = TokenThrottle(limits: CofferLimits()), logger: Logger
     ) {
         self.integrity = integrity
+        self.tree = tree ?? SpaceTree(integrity: integrity, logger: logger)
         self.lifecycle = lifecycle
         self.database = database
         self.repository = APIKeyRepository(logger: logger)
@@ -57,14 +60,14 @@ public struct APIKeyService: Sendable {
         let name = try ConfigValidation.checkName(name, what: "an API key")
         let id = "ak_" + Hex.encode(Self.randomBytes(10))
         let secret = "cfs_" + Base64URL.encode(Self.randomBytes(32))
-        let (repository, owners, spaces, audit, integrity) = (self.repository, self.owners, self.spaces, self.audit, self.integrity)
+        let (repository, tree, spaces, audit, integrity) = (self.repository, self.tree, self.spaces, self.audit, self.integrity)
         let record = try await KeyLifecycle.withFreshKeys(lifecycle) {
             let record = try integrity.seal(APIKeyRecord(id: id, name: name, space: space, role: role.rawValue, secretHash: Self.hash(secret)))
             try await self.database.transaction { session in
                 // Serialised with space moves and deletions (which take the same lock), so a
                 // key can never be created into a space being deleted.
                 try await spaces.lockTree(on: session)
-                guard try await owners.spaceSubtree(of: principal.space, on: session).contains(space) else {
+                guard try await tree.reach(of: principal.space, on: session).contains(space) else {
                     throw CofferError.unknownSpace("space `\(space)` does not exist")
                 }
                 try await integrity.confirmActive(record.macVersion, on: session)
@@ -146,10 +149,10 @@ public struct APIKeyService: Sendable {
             guard parts.count == 2, let seconds = Double(parts[0]) else { return nil }
             return (Date(timeIntervalSince1970: seconds), String(parts[1]))
         }
-        let (repository, owners) = (self.repository, self.owners)
+        let (repository, tree) = (self.repository, self.tree)
         let rows = try await database.withSession { [after] session in
             // The command line sees every key, a key bound to a space that is gone included.
-            let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = principal.isCommandLine ? nil : try await tree.reach(of: principal.space, on: session)
             return try await repository.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
         // A row that does not verify is not shown; the cursor still moves past it.
@@ -161,9 +164,9 @@ public struct APIKeyService: Sendable {
     /// once and on the others within ``RevocationList/pollInterval``.
     public func revoke(id: String, by principal: Principal = .commandLine) async throws {
         try await access.require(principal, .admin, action: "api_key.revoke", resource: "api_key:\(id)", space: nil)
-        let (repository, owners, audit, integrity) = (self.repository, self.owners, self.audit, self.integrity)
+        let (repository, tree, audit, integrity) = (self.repository, self.tree, self.audit, self.integrity)
         let revoked = try await KeyLifecycle.withFreshKeys(lifecycle) { try await self.database.transaction { session -> Bool in
-            let reach = principal.isCommandLine ? nil : try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = principal.isCommandLine ? nil : try await tree.reach(of: principal.space, on: session)
             guard var key = try await repository.findActiveForUpdate(id: id, spaces: reach, on: session) else { return false }
             // Revoking is always safe; a row that did not verify keeps its bad code, so it
             // stays refused rather than being vouched for now.

@@ -14,7 +14,7 @@ extension ConfigElementService {
         let before = try Pagination.key(of: cursor) { Int32($0) }
         let (owners, elements, maxBytes) = (self.owners, self.elements, limits.maxPageBytes)
         let (owner, rows) = try await database.withSession { [before] session in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, tree: tree, on: session)
             guard try await elements.latestVersion(ownerID: owner.uuid, configID: configID, on: session) > 0 else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
             }
@@ -43,7 +43,7 @@ extension ConfigElementService {
         let (owners, elements, keyring, audit, lifecycle) = (self.owners, self.elements, self.keyring, self.audit, self.lifecycle)
         let maxElements = limits.maxElementsPerOwner
         return try await withFreshKeys { try await self.database.transaction { session in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, tree: tree, on: session)
             // Restoring a deleted element creates it again: it counts against the bound. The
             // count lock comes before the element lock, in the order writes take them.
             try await elements.lockElementCount(ownerID: owner.uuid, on: session)

@@ -27,16 +27,32 @@ public struct ConfigElementService: ConfigServing {
         let plaintext = try ConfigValidation.plaintext(of: input, configID: configID)
         try ConfigValidation.checkDescription(input.description)
         let checksum = Hex.encode(SHA256.hash(data: plaintext))
-        let (owners, elements, keyring, hints, versions) = (self.owners, self.elements, self.keyring, self.ownerHints, self.versionHints)
+        let (owners, elements, keyring, hints, versions, tree) = (self.owners, self.elements, self.keyring, self.ownerHints, self.versionHints, self.tree)
         let actor = AuditActor(actor: principal.apiKeyID, actorSpace: principal.space, requestID: principal.requestID,
                                code: audit.code(requestID: principal.requestID, actor: principal.apiKeyID, action: "config.put", resource: resource))
         return try await withFreshKeys {
-            var ownerUUID = hints.uuid(of: kind, ownerID)
-            if ownerUUID == nil {
-                guard let owner = try await database.withSession({ try await owners.find(kind: kind, id: ownerID, reachFrom: principal.space, on: $0) }) else {
+            // The statement decides reach by the SQL; the owner's space must lie in the caller's
+            // reach by the authenticated space tree too, before anything is written: the hint's
+            // space when this replica knows it and its tree agrees (no round trip), the owner's
+            // own, looked up, otherwise.
+            @Sendable func confirmedOwner() async throws -> UUID {
+                guard let owner = try await database.withSession({ session -> OwnerRecord? in
+                    guard let owner = try await owners.find(kind: kind, id: ownerID, reachFrom: principal.space, on: session),
+                          tree.integrity.verify(owner),
+                          try await tree.confirm(owner.space, within: principal.space, on: session) else { return nil }
+                    return owner
+                }) else {
+                    hints.forget(kind, ownerID)
                     throw Self.notFound(kind, ownerID)
                 }
-                ownerUUID = owner.uuid
+                hints.remember(owner.uuid, space: owner.space, for: kind, ownerID)
+                return owner.uuid
+            }
+            var ownerUUID: UUID?
+            if let hint = hints.owner(of: kind, ownerID), tree.isConfirmed(hint.space, within: principal.space) {
+                ownerUUID = hint.uuid
+            } else {
+                ownerUUID = try await confirmedOwner()
             }
             // The owner may be deleted and made anew under the same id between two tries, and
             // other writers may take the version this value was sealed for: after two such
@@ -69,14 +85,14 @@ public struct ConfigElementService: ConfigServing {
                     sealed = seal
                     outcome = try await database.withSession(retryingReadOnly: true) { try await elements.write(request, reachFrom: principal.space, by: actor, on: $0) }
                 }
-                let stored: (version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
+                let stored: (space: String, version: Int32, createdAt: Date, updatedAt: Date, created: Bool)
                 switch outcome {
                 case .notFound:
                     hints.forget(kind, ownerID)
                     throw Self.notFound(kind, ownerID)
-                case .ownerChanged(let current):
-                    hints.remember(current, for: kind, ownerID)
-                    ownerUUID = current
+                case .ownerChanged:
+                    // Made anew under the same id, perhaps elsewhere: its reach is checked again.
+                    ownerUUID = try await confirmedOwner()
                     continue
                 case .staleKey:
                     throw StaleKeyring()
@@ -86,12 +102,14 @@ public struct ConfigElementService: ConfigServing {
                     versions.remember(latest, of: uuid, configID)
                     misses += 1
                     continue
-                case .unchanged(_, let version, let createdAt, let updatedAt):
-                    stored = (version, createdAt, updatedAt, false)
-                case .written(_, let version, let createdAt, let updatedAt, let created):
-                    stored = (version, createdAt, updatedAt, created)
+                case .unchanged(let space, let version, let createdAt, let updatedAt):
+                    stored = (space, version, createdAt, updatedAt, false)
+                case .written(let space, let version, let createdAt, let updatedAt, let created):
+                    stored = (space, version, createdAt, updatedAt, created)
                 }
-                hints.remember(uuid, for: kind, ownerID)
+                // The hint's space comes only from an owner row that verified: one the write
+                // reports elsewhere (moved since, or edited in SQL) is looked up next time.
+                if hints.owner(of: kind, ownerID)?.space != stored.space { hints.forget(kind, ownerID) }
                 versions.remember(stored.version, of: uuid, configID)
                 let record = ConfigElementRecord(
                     ownerID: uuid, configID: configID, type: input.type.rawValue, writeOnly: input.writeOnly,
@@ -115,7 +133,7 @@ public struct ConfigElementService: ConfigServing {
         let after = try Pagination.key(of: cursor)
         let (owners, elements, maxBytes) = (self.owners, self.elements, limits.maxPageBytes)
         let (owner, page) = try await database.withSession { session in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, tree: tree, on: session)
             return (owner, try await elements.elements(ownerID: owner.uuid, after: after, limit: limit, maxBytes: maxBytes, on: session))
         }
         return try await withFreshKeys {
@@ -128,16 +146,19 @@ public struct ConfigElementService: ConfigServing {
     /// One current element; a write-only value is withheld.
     public func element(_ kind: OwnerKind, ownerID: String, configID: String, by principal: Principal) async throws -> ConfigElementView {
         try principal.require(.read)
-        let elements = self.elements
-        let found = try await database.withSession { session in
-            try await elements.findInReach(kind: kind.rawValue, ownerID: ownerID, configID: configID, reachFrom: principal.space, on: session)
+        let (elements, tree) = (self.elements, self.tree)
+        let found = try await database.withSession { session -> (owner: OwnerRecord, element: ConfigElementRecord?)? in
+            guard let found = try await elements.findInReach(kind: kind.rawValue, ownerID: ownerID, configID: configID, reachFrom: principal.space, on: session),
+                  tree.integrity.verify(found.owner),
+                  try await tree.confirm(found.owner.space, within: principal.space, on: session) else { return nil }
+            return found
         }
         guard let found else { throw Self.notFound(kind, ownerID) }
         guard let row = found.element else {
             throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")
         }
         return try await withFreshKeys {
-            try Self.view(row, value: row.writeOnly ? nil : try render(row, owner: found.owner))
+            try Self.view(row, value: row.writeOnly ? nil : try render(row, owner: found.owner.uuid))
         }
     }
 
@@ -147,7 +168,7 @@ public struct ConfigElementService: ConfigServing {
         try await access.require(principal, .write, action: "config.delete", resource: resource, space: nil)
         let (owners, elements, audit) = (self.owners, self.elements, self.audit)
         try await database.transaction { session in
-            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, on: session)
+            let owner = try await Self.findOwner(kind, id: ownerID, principal: principal, owners: owners, tree: tree, on: session)
             try await elements.lockElement(ownerID: owner.uuid, configID: configID, on: session)
             guard try await elements.delete(ownerID: owner.uuid, configID: configID, on: session) else {
                 throw CofferError.notFound("\(kind.rawValue) `\(ownerID)` has no config element `\(configID)`")

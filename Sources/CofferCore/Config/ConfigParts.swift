@@ -15,6 +15,8 @@ struct ConfigParts: Sendable {
     let attachments: AttachmentRepository
     let audit: AuditLog
     let access: AccessControl
+    /// Reach by authenticated space rows, and the codes of attachments.
+    let tree: SpaceTree
     /// Owner UUIDs for writes (verified by every write's statement).
     let ownerHints = OwnerUUIDHints()
     /// Latest element versions for writes (verified by every write's statement).
@@ -26,7 +28,8 @@ struct ConfigParts: Sendable {
     let limits: CofferLimits
     let logger: Logger
 
-    init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle?, audit: AuditLog? = nil, limits: CofferLimits = CofferLimits(), logger: Logger) {
+    init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle?, audit: AuditLog? = nil, tree: SpaceTree? = nil,
+         limits: CofferLimits = CofferLimits(), logger: Logger) {
         self.database = database
         self.keyring = keyring
         self.lifecycle = lifecycle
@@ -37,6 +40,7 @@ struct ConfigParts: Sendable {
         self.audit = audit ?? AuditLog(database: database, keyring: keyring, logger: logger)
         self.limits = limits
         self.access = AccessControl(audit: self.audit)
+        self.tree = tree ?? SpaceTree(integrity: RowIntegrity(keyring: keyring, logger: logger), logger: logger)
         self.logger = logger
     }
 }
@@ -55,6 +59,8 @@ extension ConfigServing {
     var attachments: AttachmentRepository { parts.attachments }
     var audit: AuditLog { parts.audit }
     var access: AccessControl { parts.access }
+    var tree: SpaceTree { parts.tree }
+    var integrity: RowIntegrity { parts.tree.integrity }
     var ownerHints: OwnerUUIDHints { parts.ownerHints }
     var versionHints: ElementVersionHints { parts.versionHints }
     var lifecycle: KeyLifecycle? { parts.lifecycle }
@@ -106,10 +112,14 @@ extension ConfigServing {
         "\(kind.rawValue):\(ownerID)/config/\(configID)"
     }
 
+    /// The stack or context of this kind and id if it lies in the caller's reach, by the SQL
+    /// and by the authenticated space tree both, and its row carries a valid code.
     static func findOwner(
-        _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, on session: StoreSession
+        _ kind: OwnerKind, id: String, principal: Principal, owners: OwnerRepository, tree: SpaceTree, on session: StoreSession
     ) async throws -> OwnerRecord {
-        guard let owner = try await owners.find(kind: kind, id: id, reachFrom: principal.space, on: session) else {
+        guard let owner = try await owners.find(kind: kind, id: id, reachFrom: principal.space, on: session),
+              tree.integrity.verify(owner),
+              try await tree.confirm(owner.space, within: principal.space, on: session) else {
             throw notFound(kind, id)
         }
         return owner

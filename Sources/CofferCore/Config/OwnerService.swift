@@ -21,21 +21,24 @@ public struct OwnerService: ConfigServing {
         let name = try ConfigValidation.checkName(input.name, what: "a \(kind.rawValue)")
         try ConfigValidation.checkDescription(input.description)
         try ConfigValidation.checkLabels(input.labels)
-        let record = OwnerRecord(kind: kind, id: input.id, name: name, space: input.space, labels: input.labels, description: input.description)
-        let (owners, audit) = (self.owners, self.audit)
+        let (owners, audit, integrity) = (self.owners, self.audit, self.integrity)
         do {
-            try await database.transaction { session in
-                let reach = try await owners.spaceSubtree(of: principal.space, on: session)
-                guard reach.contains(input.space) else {
-                    throw CofferError.unknownSpace("space `\(input.space)` does not exist")
+            return try await withFreshKeys {
+                let record = try integrity.seal(OwnerRecord(kind: kind, id: input.id, name: name, space: input.space, labels: input.labels, description: input.description))
+                try await database.transaction { session in
+                    let reach = try await tree.reach(of: principal.space, on: session)
+                    guard reach.contains(input.space) else {
+                        throw CofferError.unknownSpace("space `\(input.space)` does not exist")
+                    }
+                    try await integrity.confirmActive(record.macVersion, on: session)
+                    try await owners.insert(record, on: session)
+                    try await audit.record("\(kind.rawValue).create", resource: resource, space: input.space, by: principal, on: session)
                 }
-                try await owners.insert(record, on: session)
-                try await audit.record("\(kind.rawValue).create", resource: resource, space: input.space, by: principal, on: session)
+                return record
             }
         } catch let error as StoreError where error.code == .conflict {
             throw CofferError.conflict("a \(kind.rawValue) with id `\(input.id)` already exists")
         }
-        return record
     }
 
     /// A stack or context the caller reaches.
@@ -43,7 +46,7 @@ public struct OwnerService: ConfigServing {
         try principal.require(.metadata)
         let owners = self.owners
         return try await database.withSession { session in
-            try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
+            try await Self.findOwner(kind, id: id, principal: principal, owners: owners, tree: tree, on: session)
         }
     }
 
@@ -53,10 +56,12 @@ public struct OwnerService: ConfigServing {
         let after = try Pagination.key(of: cursor)
         let owners = self.owners
         let rows = try await database.withSession { session in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await tree.reach(of: principal.space, on: session)
             return try await owners.list(kind: kind, spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
-        return Page(rows: rows, limit: limit, key: { $0.id })
+        // A row that does not verify is not shown; the cursor still moves past it.
+        let page = Page(rows: rows, limit: limit, key: { $0.id })
+        return Page(items: page.items.filter { integrity.verify($0) }, nextCursor: page.nextCursor)
     }
 
     /// Changes name, labels, description or space of a stack or context. A move stays
@@ -68,12 +73,12 @@ public struct OwnerService: ConfigServing {
         let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a \(kind.rawValue)") }
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         if let labels = patch.labels { try ConfigValidation.checkLabels(labels) }
-        let (owners, spaces, attachments, audit) = (self.owners, self.spaces, self.attachments, self.audit)
-        return try await database.transaction { session in
-            var owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
+        let (owners, spaces, attachments, audit, integrity) = (self.owners, self.spaces, self.attachments, self.audit, self.integrity)
+        return try await withFreshKeys { try await database.transaction { session in
+            var owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, tree: tree, on: session)
             var detail = ""
             if let target = patch.space, target != owner.space {
-                let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+                let reach = try await tree.reach(of: principal.space, on: session)
                 guard reach.contains(target) else {
                     throw CofferError.unknownSpace("space `\(target)` does not exist")
                 }
@@ -96,10 +101,12 @@ public struct OwnerService: ConfigServing {
             if let labels = patch.labels { owner.labels = labels }
             if let description = patch.description { owner.description = description }
             owner.updatedAt = Date()
+            owner = try integrity.seal(owner)
+            try await integrity.confirmActive(owner.macVersion, on: session)
             try await owners.update(owner, on: session)
             try await audit.record("\(kind.rawValue).update", resource: resource, space: owner.space, by: principal, detail: detail, on: session)
             return owner
-        }
+        } }
     }
 
     /// Deletes a stack or context with its elements, their history and its attachments.
@@ -108,7 +115,7 @@ public struct OwnerService: ConfigServing {
         try await access.require(principal, .write, action: "\(kind.rawValue).delete", resource: resource, space: nil)
         let (owners, audit) = (self.owners, self.audit)
         try await database.transaction { session in
-            let owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, on: session)
+            let owner = try await Self.findOwner(kind, id: id, principal: principal, owners: owners, tree: tree, on: session)
             _ = try await owners.delete(kind: kind, id: id, spaces: [owner.space], on: session)
             try await audit.record("\(kind.rawValue).delete", resource: resource, space: owner.space, by: principal, on: session)
         }

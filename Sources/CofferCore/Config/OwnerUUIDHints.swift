@@ -2,23 +2,25 @@ import CofferStore
 import Foundation
 import Synchronization
 
-/// The internal UUIDs of stacks and contexts this replica has written to, by kind and id.
-/// A write seals its value for the owner's UUID before its one statement runs, so it needs
-/// the UUID first; a hint saves the look-up. It is never trusted: the statement compares
-/// it with the owner it finds and answers `owner_changed` (the owner was deleted and made
-/// anew under the same id) so the write is sealed again. No data is served from it.
+/// The internal UUIDs and spaces of stacks and contexts this replica has written to, by
+/// kind and id. A write seals its value for the owner's UUID before its one statement
+/// runs, so it needs the UUID first, and checks the owner's space against the
+/// authenticated space tree; a hint saves the look-up. It is never trusted: the statement
+/// compares the UUID with the owner it finds and answers `owner_changed` (the owner was
+/// deleted and made anew under the same id) so the write looks the owner up and is sealed
+/// again, and decides reach itself. No data is served from it.
 final class OwnerUUIDHints: Sendable {
     private static let limit = 10_000
-    private let hints = Mutex<[String: UUID]>([:])
+    private let hints = Mutex<[String: (uuid: UUID, space: String)]>([:])
 
-    func uuid(of kind: OwnerKind, _ id: String) -> UUID? {
+    func owner(of kind: OwnerKind, _ id: String) -> (uuid: UUID, space: String)? {
         hints.withLock { $0[Self.key(kind, id)] }
     }
 
-    func remember(_ uuid: UUID, for kind: OwnerKind, _ id: String) {
+    func remember(_ uuid: UUID, space: String, for kind: OwnerKind, _ id: String) {
         hints.withLock { hints in
             if hints.count >= Self.limit { hints.removeAll(keepingCapacity: true) }
-            hints[Self.key(kind, id)] = uuid
+            hints[Self.key(kind, id)] = (uuid, space)
         }
     }
 

@@ -14,7 +14,7 @@ import Synchronization
 /// shuffled into one another's message.
 public final class RowIntegrity: Sendable {
     let keyring: Keyring
-    private let logger: Logger
+    let logger: Logger
     private let failures = Mutex<[String: Int]>([:])
 
     public init(keyring: Keyring, logger: Logger) {
@@ -116,6 +116,8 @@ extension RowIntegrity {
             try await kmsKeys.update(sealed, on: session)
             count += 1
         }
+        // Spaces and attachments get their first codes from their own migration (0010).
+        if let version { count += try await authenticateTreeRows(madeBy: version, on: session) }
         return count
     }
 }

@@ -44,14 +44,16 @@ extension KMSService {
             }
         }
 
-        let (keys, keyring, integrity) = (self.keys, self.keyring, self.integrity)
+        let (keys, keyring, integrity, tree) = (self.keys, self.keyring, self.integrity, self.tree)
         let latestNeeded = operation != .decrypt
         let wanted = versions.sorted()
         let (key, material) = try await withFreshKeys { () -> (KMSKeyRecord, [Int32: SymmetricKey]) in
             let found = try await database.withSession { session in
                 try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: wanted, latest: latestNeeded, on: session)
             }
-            guard let (key, sealed) = found, integrity.verify(key) else { throw Self.notFound(name) }
+            guard let (key, sealed) = found, integrity.verify(key), try await tree.confirm(key.space, within: principal.space, using: database) else {
+                throw Self.notFound(name)
+            }
             var material: [Int32: SymmetricKey] = [:]
             for (version, row) in sealed {
                 material[version] = try keyring.openKMSKey(row.sealedKey, keyID: key.uuid, version: UInt32(version))

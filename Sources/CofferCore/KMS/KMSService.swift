@@ -28,10 +28,13 @@ public struct KMSService: Sendable {
     /// Authenticates each key's row: one edited outside Coffer (its space, name, algorithm,
     /// versions or `enabled`) is treated as absent.
     let integrity: RowIntegrity
+    /// Reach by authenticated space rows.
+    let tree: SpaceTree
 
     public init(database: Database, keyring: Keyring, lifecycle: KeyLifecycle? = nil, audit: AuditLog? = nil, integrity: RowIntegrity? = nil,
-                logger: Logger) {
+                tree: SpaceTree? = nil, logger: Logger) {
         self.integrity = integrity ?? RowIntegrity(keyring: keyring, logger: logger)
+        self.tree = tree ?? SpaceTree(integrity: self.integrity, logger: logger)
         self.database = database
         self.keyring = keyring
         self.lifecycle = lifecycle
@@ -57,14 +60,14 @@ public struct KMSService: Sendable {
             throw CofferError.invalidAlgorithm("`algorithm` must be one of \(KMSAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         try ConfigValidation.checkDescription(input.description)
-        let (keys, owners, audit, keyring) = (self.keys, self.owners, self.audit, self.keyring)
+        let (keys, tree, audit, keyring) = (self.keys, self.tree, self.audit, self.keyring)
         do {
             return try await withFreshKeys {
                 let record = try self.integrity.seal(KMSKeyRecord(name: input.name, space: space, algorithm: algorithm.rawValue,
                                                                   description: input.description, createdBy: principal.apiKeyID))
                 let (kekVersion, sealed) = try keyring.sealKMSKey(SymmetricKey(size: algorithm.keySize), keyID: record.uuid, version: 1)
                 try await database.transaction { session in
-                    let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+                    let reach = try await tree.reach(of: principal.space, on: session)
                     guard reach.contains(space) else {
                         throw CofferError.unknownSpace("space `\(space)` does not exist")
                     }
@@ -89,7 +92,9 @@ public struct KMSService: Sendable {
         let found = try await database.withSession { session in
             try await keys.findWithMaterial(name: name, reachFrom: principal.space, versions: [], latest: false, on: session)
         }
-        guard let (key, _) = found, integrity.verify(key) else { throw Self.notFound(name) }
+        guard let (key, _) = found, integrity.verify(key), try await tree.confirm(key.space, within: principal.space, using: database) else {
+            throw Self.notFound(name)
+        }
         return key
     }
 
@@ -97,9 +102,9 @@ public struct KMSService: Sendable {
     public func list(limit: Int, cursor: String?, by principal: Principal) async throws -> Page<KMSKeyRecord> {
         try principal.require(.metadata)
         let after = try Pagination.key(of: cursor)
-        let (keys, owners) = (self.keys, self.owners)
+        let (keys, tree) = (self.keys, self.tree)
         let rows = try await database.withSession { session in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await tree.reach(of: principal.space, on: session)
             return try await keys.list(spaces: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
         let page = Page(rows: rows, limit: limit, key: { $0.name })
@@ -113,7 +118,8 @@ public struct KMSService: Sendable {
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
         let (keys, audit, integrity) = (self.keys, self.audit, self.integrity)
         return try await withFreshKeys { try await database.transaction { session in
-            guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
+            guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key),
+                      try await tree.confirm(key.space, within: principal.space, on: session) else {
                 throw Self.notFound(name)
             }
             var changes: [String] = []
@@ -146,7 +152,8 @@ public struct KMSService: Sendable {
         let (keys, audit, keyring, integrity) = (self.keys, self.audit, self.keyring, self.integrity)
         return try await withFreshKeys {
             try await database.transaction { session in
-                guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
+                guard var key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key),
+                      try await tree.confirm(key.space, within: principal.space, on: session) else {
                     throw Self.notFound(name)
                 }
                 let algorithm = try KMSAlgorithm.stored(key.algorithm, in: "KMS key `\(key.name)`")
@@ -175,7 +182,8 @@ public struct KMSService: Sendable {
         }
         let (keys, audit, integrity) = (self.keys, self.audit, self.integrity)
         let erased = try await database.transaction { session in
-            guard let key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key) else {
+            guard let key = try await keys.findForUpdate(name: name, reachFrom: principal.space, on: session), integrity.verify(key),
+                  try await tree.confirm(key.space, within: principal.space, on: session) else {
                 throw Self.notFound(name)
             }
             let erased = try await keys.delete(key.uuid, on: session)

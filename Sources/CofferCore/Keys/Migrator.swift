@@ -37,6 +37,12 @@ public struct Migrator: Sendable {
                         logger.warning("gave the audit events stored before the audit chain their codes (the upgrade that adds it)", metadata: ["events": "\(count)"])
                         return
                     }
+                    if name == Self.treeIntegrityMigration, try await hierarchy.verifyRoot(on: session) {
+                        let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
+                        let count = try await integrity.authenticateTreeRows(madeBy: nil, on: session)
+                        logger.warning("authenticated the spaces and attachments stored before they carried codes (the upgrade that adds them)", metadata: ["rows": "\(count)"])
+                        return
+                    }
                     guard name == Self.rowIntegrityMigration, try await hierarchy.verifyRoot(on: session),
                           try await hierarchy.ensurePurposes(on: session).contains(.integrity) else { return }
                     let integrity = RowIntegrity(keyring: try await hierarchy.loadKeyring(on: session), logger: logger)
@@ -60,6 +66,8 @@ public struct Migrator: Sendable {
     static let rowIntegrityMigration = "0008_row_integrity.sql"
     /// The migration that adds codes and the chain to audit events (``AuditChain``).
     static let tamperEvidenceMigration = "0009_tamper_evidence.sql"
+    /// The migration that adds codes to spaces and attachments (``SpaceTree``).
+    static let treeIntegrityMigration = "0010_tree_integrity.sql"
 
     /// Names of migrations not yet applied (for `serve`'s start-up check).
     public func pendingMigrations(on database: Database) async throws -> [String] {

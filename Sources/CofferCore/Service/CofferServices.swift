@@ -60,7 +60,9 @@ public struct CofferServices: Sendable {
         integrity: RowIntegrity, logger: Logger
     ) {
         // One audit trail for every service, so repeated refusals are gathered across them.
-        let audit = AuditLog(database: database, keyring: keyring, refusals: RefusalAggregator(window: settings.limits.refusalWindow), logger: logger)
+        // One authenticated space tree for every service, so each replica loads it once.
+        let tree = SpaceTree(integrity: integrity, logger: logger)
+        let audit = AuditLog(database: database, keyring: keyring, tree: tree, refusals: RefusalAggregator(window: settings.limits.refusalWindow), logger: logger)
         let keys = KeyLifecycle(
             database: database, hierarchy: migrator.keyHierarchy, keyring: keyring, loadedGeneration: generation,
             batchSize: settings.destructionBatchSize, batchPause: settings.destructionBatchPause, audit: audit, logger: logger
@@ -77,17 +79,17 @@ public struct CofferServices: Sendable {
         )
         self.integrity = integrity
         self.apiKeys = APIKeyService(
-            database: database, integrity: integrity, lifecycle: keys, revocations: revocations, audit: audit, throttle: TokenThrottle(limits: settings.limits), logger: logger
+            database: database, integrity: integrity, lifecycle: keys, revocations: revocations, audit: audit, tree: tree, throttle: TokenThrottle(limits: settings.limits), logger: logger
         )
-        let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, audit: audit, limits: settings.limits, logger: logger)
+        let config = ConfigParts(database: database, keyring: keyring, lifecycle: keys, audit: audit, tree: tree, limits: settings.limits, logger: logger)
         self.owners = OwnerService(parts: config)
         self.elements = ConfigElementService(parts: config)
         self.attachments = AttachmentService(parts: config)
         self.runtimeConfig = RuntimeConfigResolver(parts: config)
         self.audit = audit
         self.auditChain = AuditChain(database: database, keyring: keyring, logger: logger)
-        self.spaces = SpaceService(database: database, audit: audit, logger: logger)
-        self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, audit: audit, integrity: integrity, logger: logger)
+        self.spaces = SpaceService(database: database, audit: audit, tree: tree, lifecycle: keys, logger: logger)
+        self.kms = KMSService(database: database, keyring: keyring, lifecycle: keys, audit: audit, integrity: integrity, tree: tree, logger: logger)
         self.kmsCallCounts = settings.kmsCallCounts
     }
 

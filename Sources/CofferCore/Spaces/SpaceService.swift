@@ -40,8 +40,14 @@ public struct SpaceService: Sendable {
     private let attachments: AttachmentRepository
     private let audit: AuditLog
     private let access: AccessControl
+    /// Reach by authenticated space rows; each space written gets its code from it.
+    private let tree: SpaceTree
+    /// Reloads the keyring when a write met an integrity key another replica retired.
+    private let lifecycle: KeyLifecycle?
 
-    public init(database: Database, audit: AuditLog, logger: Logger) {
+    public init(database: Database, audit: AuditLog, tree: SpaceTree, lifecycle: KeyLifecycle? = nil, logger: Logger) {
+        self.tree = tree
+        self.lifecycle = lifecycle
         self.database = database
         self.spaces = SpaceRepository(logger: logger)
         self.owners = OwnerRepository(logger: logger)
@@ -55,29 +61,32 @@ public struct SpaceService: Sendable {
         try ConfigValidation.checkSlug(input.id, what: "a space id")
         let name = try ConfigValidation.checkName(input.name, what: "a space")
         try ConfigValidation.checkDescription(input.description)
-        let record = SpaceRecord(id: input.id, name: name, parent: input.parent, description: input.description)
-        let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
+        let (spaces, tree, audit) = (self.spaces, self.tree, self.audit)
         do {
-            try await database.transaction { session in
-                try await spaces.lockTree(on: session)
-                let reach = try await owners.spaceSubtree(of: principal.space, on: session)
-                guard reach.contains(input.parent) else {
-                    throw CofferError.unknownSpace("parent space `\(input.parent)` does not exist")
+            return try await KeyLifecycle.withFreshKeys(lifecycle) {
+                let record = try tree.integrity.seal(SpaceRecord(id: input.id, name: name, parent: input.parent, description: input.description))
+                try await self.database.transaction { session in
+                    try await spaces.lockTree(on: session)
+                    let reach = try await tree.reach(of: principal.space, on: session)
+                    guard reach.contains(input.parent) else {
+                        throw CofferError.unknownSpace("parent space `\(input.parent)` does not exist")
+                    }
+                    try await tree.integrity.confirmActive(record.macVersion, on: session)
+                    try await spaces.insert(record, on: session)
+                    try await audit.record("space.create", resource: "space:\(input.id)", space: input.id, by: principal, on: session)
                 }
-                try await spaces.insert(record, on: session)
-                try await audit.record("space.create", resource: "space:\(input.id)", space: input.id, by: principal, on: session)
+                return record
             }
         } catch let error as StoreError where error.code == .conflict {
             throw CofferError.conflict("a space with id `\(input.id)` already exists")
         }
-        return record
     }
 
     public func space(id: String, by principal: Principal) async throws -> SpaceRecord {
         try await access.require(principal, .admin, action: "space.read", resource: "space:\(id)", space: nil)
-        let (spaces, owners) = (self.spaces, self.owners)
+        let (spaces, tree) = (self.spaces, self.tree)
         return try await database.withSession { session in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await tree.reach(of: principal.space, on: session)
             guard reach.contains(id), let space = try await spaces.find(id: id, on: session) else { throw Self.notFound(id) }
             return space
         }
@@ -86,9 +95,9 @@ public struct SpaceService: Sendable {
     public func list(limit: Int, cursor: String?, by principal: Principal) async throws -> Page<SpaceRecord> {
         try await access.require(principal, .admin, action: "space.list", resource: "space:*", space: nil)
         let after = try Pagination.key(of: cursor)
-        let (spaces, owners) = (self.spaces, self.owners)
+        let (spaces, tree) = (self.spaces, self.tree)
         let rows = try await database.withSession { session in
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await tree.reach(of: principal.space, on: session)
             return try await spaces.list(ids: reach, after: after, limit: Pagination.rowsToRead(for: limit), on: session)
         }
         return Page(rows: rows, limit: limit, key: { $0.id })
@@ -98,10 +107,10 @@ public struct SpaceService: Sendable {
         try await access.require(principal, .admin, action: "space.update", resource: "space:\(id)", space: id)
         let name = try patch.name.map { try ConfigValidation.checkName($0, what: "a space") }
         if let description = patch.description { try ConfigValidation.checkDescription(description) }
-        let (spaces, owners, attachments, audit) = (self.spaces, self.owners, self.attachments, self.audit)
-        return try await database.transaction { session in
+        let (spaces, owners, attachments, audit, tree) = (self.spaces, self.owners, self.attachments, self.audit, self.tree)
+        return try await KeyLifecycle.withFreshKeys(lifecycle) { try await self.database.transaction { session in
             try await spaces.lockTree(on: session)
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await tree.reach(of: principal.space, on: session)
             guard reach.contains(id), var space = try await spaces.find(id: id, on: session) else { throw Self.notFound(id) }
             if let parent = patch.parent, parent != space.parent {
                 guard id != "root", id != principal.space else {
@@ -118,6 +127,8 @@ public struct SpaceService: Sendable {
             if let name { space.name = name }
             if let description = patch.description { space.description = description }
             space.updatedAt = Date()
+            space = try tree.integrity.seal(space)
+            try await tree.integrity.confirmActive(space.macVersion, on: session)
             try await spaces.update(space, on: session)
             // A move keeps every explicit attachment valid, as moving a stack does: a context
             // must stay in its stack's space or above it (the transaction rolls back).
@@ -126,16 +137,16 @@ public struct SpaceService: Sendable {
             }
             try await audit.record("space.update", resource: "space:\(id)", space: id, by: principal, on: session)
             return space
-        }
+        } }
     }
 
     /// Deletes an empty space: no child spaces, stacks, contexts, live API keys or KMS keys.
     public func delete(id: String, by principal: Principal) async throws {
         try await access.require(principal, .admin, action: "space.delete", resource: "space:\(id)", space: id)
-        let (spaces, owners, audit) = (self.spaces, self.owners, self.audit)
+        let (spaces, tree, audit) = (self.spaces, self.tree, self.audit)
         try await database.transaction { session in
             try await spaces.lockTree(on: session)
-            let reach = try await owners.spaceSubtree(of: principal.space, on: session)
+            let reach = try await tree.reach(of: principal.space, on: session)
             guard reach.contains(id), try await spaces.find(id: id, on: session) != nil else { throw Self.notFound(id) }
             guard id != "root", id != principal.space else {
                 throw CofferError.cannotDeleteSpace("space `\(id)` cannot be deleted by a key bound to it")

@@ -19,13 +19,40 @@ public struct AttachmentRepository: Sendable {
         self.logger = logger
     }
 
-    /// Attaches a context to a stack, or changes its priority.
-    public func attach(stack: UUID, context: UUID, priority: Int32, on session: StoreSession) async throws {
+    /// Attaches a context to a stack, or changes its priority, with the attachment's code.
+    public func attach(stack: UUID, context: UUID, priority: Int32, mac: [UInt8]?, macVersion: Int32?, on session: StoreSession) async throws {
         try await session.query(
             """
-            INSERT INTO stack_context_attachments (stack_uuid, context_uuid, priority)
-            VALUES (\(stack), \(context), \(priority))
-            ON CONFLICT (stack_uuid, context_uuid) DO UPDATE SET priority = EXCLUDED.priority
+            INSERT INTO stack_context_attachments (stack_uuid, context_uuid, priority, mac, mac_version)
+            VALUES (\(stack), \(context), \(priority), \(mac.map { ByteBuffer(bytes: $0) }), \(macVersion))
+            ON CONFLICT (stack_uuid, context_uuid)
+            DO UPDATE SET priority = EXCLUDED.priority, mac = EXCLUDED.mac, mac_version = EXCLUDED.mac_version
+            """,
+            logger: logger
+        )
+    }
+
+    /// Attachments (stack, then the stored attachment) whose code `integrity` key version
+    /// `macVersion` made (every attachment without a code when nil).
+    public func attachmentsAuthenticated(byVersion macVersion: Int32?, on session: StoreSession) async throws -> [(stack: UUID, StoredAttachment)] {
+        var result: [(stack: UUID, StoredAttachment)] = []
+        for try await (stack, context, priority, mac, version) in try await session.query(
+            """
+            SELECT stack_uuid, context_uuid, priority, mac, mac_version FROM stack_context_attachments
+            WHERE (\(macVersion)::integer IS NULL AND mac IS NULL) OR mac_version = \(macVersion)
+            """,
+            logger: logger
+        ).decode((UUID, UUID, Int32, ByteBuffer?, Int32?).self) {
+            result.append((stack, StoredAttachment(context: context, priority: priority, mac: mac.map { Array($0.readableBytesView) }, macVersion: version)))
+        }
+        return result
+    }
+
+    public func setAuthenticationCode(stack: UUID, context: UUID, mac: [UInt8], macVersion: Int32, on session: StoreSession) async throws {
+        try await session.query(
+            """
+            UPDATE stack_context_attachments SET mac = \(ByteBuffer(bytes: mac)), mac_version = \(macVersion)
+            WHERE stack_uuid = \(stack) AND context_uuid = \(context)
             """,
             logger: logger
         )

@@ -16,6 +16,27 @@ public struct RuntimeConfigRow: Sendable, Equatable {
     public var version: Int32
 }
 
+/// A stack's resolved runtime config with what the resolution relied on, for the caller to
+/// check: the stack's row and the chain of spaces above its space (nearest first, as the
+/// statement walked it), the row of each context that gives values, and each explicit
+/// attachment, with their codes. (Rows carry their deciding fields only: no names,
+/// descriptions or times.)
+public struct RuntimeConfigResult: Sendable {
+    public var stack: OwnerRecord
+    public var chain: [String]
+    public var contexts: [OwnerRecord]
+    public var attachments: [StoredAttachment]
+    public var rows: [RuntimeConfigRow]
+}
+
+/// An explicit attachment of a context to a stack as stored, with its authentication code.
+public struct StoredAttachment: Sendable, Equatable {
+    public var context: UUID
+    public var priority: Int32
+    public var mac: [UInt8]?
+    public var macVersion: Int32?
+}
+
 /// The caller of an audited operation, as its audit row records it.
 public struct AuditActor: Sendable, Equatable {
     public var actor: String
@@ -95,31 +116,46 @@ public enum ElementWriteOutcome: Sendable, Equatable {
 extension ConfigElementRepository {
     /// The resolved runtime config of a stack in the caller's reach, one row per config id
     /// (the winner), audited as `runtime_config.read` in the same statement; nil when the
-    /// stack is not in reach (then nothing is audited).
+    /// stack is not in reach (then nothing is audited). Contexts in `excluded` are resolved
+    /// as if not explicitly attached (their attachment rows did not verify).
     public func runtimeConfig(
-        stackID: String, reachFrom space: String, by actor: AuditActor, on session: StoreSession
-    ) async throws -> (stack: UUID, rows: [RuntimeConfigRow])? {
-        let (stack, rows) = try await session.closingIfReadOnly { () -> (UUID?, [RuntimeConfigRow]) in
-            var stack: UUID?
+        stackID: String, reachFrom space: String, excluding excluded: [UUID] = [], by actor: AuditActor, on session: StoreSession
+    ) async throws -> RuntimeConfigResult? {
+        let result = try await session.closingIfReadOnly { () -> RuntimeConfigResult? in
+            var result: RuntimeConfigResult?
+            var contexts: [OwnerRecord] = []
+            var attachments: [StoredAttachment] = []
             var rows: [RuntimeConfigRow] = []
-            for try await (owner, source, configID, type, writeOnly, sealed, version) in try await session.execute(
-                RuntimeConfigStatement(space: space, stackID: stackID, actor: actor)
-            ) {
-                guard let configID, let type, let writeOnly, let sealed, let version else {
-                    stack = owner
-                    continue
+            for try await (owner, source, configID, type, writeOnly, sealed, version, ownerSpace, chain, labels, priority, mac, macVersion)
+            in try await session.execute(RuntimeConfigStatement(space: space, stackID: stackID, actor: actor, excluded: excluded)) {
+                let code = mac.map { Array($0.readableBytesView) }
+                if let configID, let type, let writeOnly, let sealed, let version {
+                    rows.append(RuntimeConfigRow(
+                        ownerID: owner, source: source, configID: configID, type: type, writeOnly: writeOnly,
+                        sealedValue: Array(sealed.readableBytesView), version: version
+                    ))
+                } else if let priority {
+                    attachments.append(StoredAttachment(context: owner, priority: priority, mac: code, macVersion: macVersion))
+                } else if let ownerSpace, let labels {
+                    let (kind, id): (OwnerKind, String) = source == "stack" ? (.stack, stackID) : (.context, String(source.dropFirst("context:".count)))
+                    let record = OwnerRecord(uuid: owner, kind: kind, id: id, name: "", space: ownerSpace, labels: labels, description: "",
+                                             mac: code, macVersion: macVersion)
+                    if let chain, kind == .stack {
+                        result = RuntimeConfigResult(stack: record, chain: chain, contexts: [], attachments: [], rows: [])
+                    } else {
+                        contexts.append(record)
+                    }
                 }
-                rows.append(RuntimeConfigRow(
-                    ownerID: owner, source: source, configID: configID, type: type, writeOnly: writeOnly,
-                    sealedValue: Array(sealed.readableBytesView), version: version
-                ))
             }
-            return (stack, rows)
+            result?.contexts = contexts
+            result?.attachments = attachments
+            result?.rows = rows
+            return result
         }
-        guard let stack else { return nil }
+        guard let result else { return nil }
         // The audit row must have committed before any value is served.
         try await session.confirmCommitted()
-        return (stack, rows)
+        return result
     }
 
     /// Writes an element: checks the data key version is active, takes the next history
@@ -169,15 +205,19 @@ extension ConfigElementRepository {
     }
 }
 
-/// The statement behind ``ConfigElementRepository/runtimeConfig(stackID:reachFrom:by:on:)``.
+/// The statement behind ``ConfigElementRepository/runtimeConfig(stackID:reachFrom:excluding:by:on:)``.
 struct RuntimeConfigStatement: PostgresPreparedStatement {
-    static let name = "coffer_runtime_config_v3"
-    static let sql = "SELECT owner_uuid, source, config_id, type, write_only, sealed_value, version FROM coffer_runtime_config($1, $2, $3, $4, $5, $6, $7)"
-    typealias Row = (UUID, String, String?, String?, Bool?, ByteBuffer?, Int32?)
+    static let name = "coffer_runtime_config_v4"
+    static let sql = """
+        SELECT owner_uuid, source, config_id, type, write_only, sealed_value, version, space, chain, labels, priority, mac, mac_version
+        FROM coffer_runtime_config($1, $2, $3, $4, $5, $6, $7, $8)
+        """
+    typealias Row = (UUID, String, String?, String?, Bool?, ByteBuffer?, Int32?, String?, [String]?, [String]?, Int32?, ByteBuffer?, Int32?)
 
     var space: String
     var stackID: String
     var actor: AuditActor
+    var excluded: [UUID]
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
@@ -188,6 +228,7 @@ struct RuntimeConfigStatement: PostgresPreparedStatement {
         bindings.append(actor.requestID)
         bindings.append(actor.code.map { ByteBuffer(bytes: $0) })
         bindings.append(actor.codeVersion)
+        bindings.append(excluded)
         return bindings
     }
 

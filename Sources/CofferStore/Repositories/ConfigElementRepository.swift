@@ -109,21 +109,25 @@ public struct ConfigElementRepository: Sendable {
     /// PostgreSQL's parse and plan on every call after a connection's first.
     public func findInReach(
         kind: String, ownerID: String, configID: String, reachFrom space: String, on session: StoreSession
-    ) async throws -> (owner: UUID, element: ConfigElementRecord?)? {
+    ) async throws -> (owner: OwnerRecord, element: ConfigElementRecord?)? {
         var found: ElementInReach.Row?
         for try await row in try await session.execute(
             ElementInReach(space: space, configID: configID, kind: kind, ownerID: ownerID), logger: logger
         ) {
             found = row
         }
-        guard let (owner, foundID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt) = found else {
+        guard let (owner, foundID, type, writeOnly, sealed, dekVersion, checksum, description, version, author, createdAt, updatedAt,
+                   ownerSpace, labels, mac, macVersion) = found else {
             return nil
         }
+        // The owner's deciding fields and code (its name and times are not read).
+        let record = OwnerRecord(uuid: owner, kind: try .stored(kind, in: "owner \(owner)"), id: ownerID, name: "", space: ownerSpace,
+                                 labels: labels, description: "", mac: mac.map { Array($0.readableBytesView) }, macVersion: macVersion)
         guard foundID != nil, let type, let writeOnly, let sealed, let dekVersion, let checksum, let description, let version,
               let author, let createdAt, let updatedAt else {
-            return (owner, nil)
+            return (record, nil)
         }
-        return (owner, ConfigElementRecord(
+        return (record, ConfigElementRecord(
             ownerID: owner, configID: configID, type: type, writeOnly: writeOnly, sealedValue: Array(sealed.readableBytesView),
             dekVersion: dekVersion, checksum: checksum, description: description, version: version, author: author,
             createdAt: createdAt, updatedAt: updatedAt
@@ -261,15 +265,15 @@ public struct ConfigElementRepository: Sendable {
 
 /// The statement behind ``ConfigElementRepository/findInReach(kind:ownerID:configID:reachFrom:on:)``.
 struct ElementInReach: PostgresPreparedStatement {
-    static let name = "coffer_element_in_reach_v1"
+    static let name = "coffer_element_in_reach_v3"
     static let sql = SpaceReach.subtreeOfFirstParameter + """
         SELECT o.uuid, e.config_id, e.type, e.write_only, e.sealed_value, e.dek_version, e.checksum, e.description,
-               e.version, e.author, e.created_at, e.updated_at
+               e.version, e.author, e.created_at, e.updated_at, o.space, o.labels, o.mac, o.mac_version
         FROM config_owners o
         LEFT JOIN config_elements e ON e.owner_id = o.uuid AND e.config_id = $2
         WHERE o.kind = $3 AND o.id = $4 AND o.space IN (SELECT id FROM subtree)
         """
-    typealias Row = (UUID, String?, String?, Bool?, ByteBuffer?, Int32?, String?, String?, Int32?, String?, Date?, Date?)
+    typealias Row = (UUID, String?, String?, Bool?, ByteBuffer?, Int32?, String?, String?, Int32?, String?, Date?, Date?, String, [String], ByteBuffer?, Int32?)
 
     var space: String
     var configID: String

@@ -19,8 +19,13 @@ public struct OwnerRecord: Sendable, Equatable {
     public var description: String
     public var createdAt: Date
     public var updatedAt: Date
+    /// The authentication code over uuid, kind, id, space and labels, and the `integrity`
+    /// key version that made it.
+    public var mac: [UInt8]?
+    public var macVersion: Int32?
 
-    public init(uuid: UUID = UUID(), kind: OwnerKind, id: String, name: String, space: String, labels: [String], description: String, createdAt: Date = Date(), updatedAt: Date = Date()) {
+    public init(uuid: UUID = UUID(), kind: OwnerKind, id: String, name: String, space: String, labels: [String], description: String, createdAt: Date = Date(), updatedAt: Date = Date(),
+                mac: [UInt8]? = nil, macVersion: Int32? = nil) {
         self.uuid = uuid
         self.kind = kind
         self.id = id
@@ -30,6 +35,8 @@ public struct OwnerRecord: Sendable, Equatable {
         self.description = description
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.mac = mac
+        self.macVersion = macVersion
     }
 }
 
@@ -65,9 +72,10 @@ public struct OwnerRepository: Sendable {
     public func insert(_ owner: OwnerRecord, on session: StoreSession) async throws {
         try await session.query(
             """
-            INSERT INTO config_owners (uuid, kind, id, name, space, labels, description, created_at, updated_at)
+            INSERT INTO config_owners (uuid, kind, id, name, space, labels, description, created_at, updated_at, mac, mac_version)
             VALUES (\(owner.uuid), \(owner.kind.rawValue), \(owner.id), \(owner.name), \(owner.space),
-                    \(owner.labels), \(owner.description), \(owner.createdAt), \(owner.updatedAt))
+                    \(owner.labels), \(owner.description), \(owner.createdAt), \(owner.updatedAt),
+                    \(owner.mac.map { ByteBuffer(bytes: $0) }), \(owner.macVersion))
             """,
             logger: logger
         )
@@ -77,12 +85,13 @@ public struct OwnerRepository: Sendable {
     /// lookup in one round trip, as a named prepared statement (every owner route runs it).
     public func find(kind: OwnerKind, id: String, reachFrom space: String, on session: StoreSession) async throws -> OwnerRecord? {
         var found: OwnerRecord?
-        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt) in try await session.execute(
+        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt, mac, macVersion) in try await session.execute(
             OwnerInReach(space: space, kind: kind.rawValue, id: id), logger: logger
         ) {
             found = OwnerRecord(
                 uuid: uuid, kind: try .stored(kind, in: "owner \(uuid)"), id: id, name: name, space: space,
-                labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt
+                labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt,
+                mac: mac.map { Array($0.readableBytesView) }, macVersion: macVersion
             )
         }
         return found
@@ -92,7 +101,7 @@ public struct OwnerRepository: Sendable {
     public func list(kind: OwnerKind, spaces: [String], after: String?, limit: Int, on session: StoreSession) async throws -> [OwnerRecord] {
         try await records(session.query(
             """
-            SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+            SELECT \(unescaped: Self.columns)
             FROM config_owners
             WHERE kind = \(kind.rawValue) AND space = ANY(\(spaces)) AND id > \(after ?? "")
             ORDER BY id LIMIT \(limit)
@@ -106,7 +115,8 @@ public struct OwnerRepository: Sendable {
         try await session.query(
             """
             UPDATE config_owners SET name = \(owner.name), space = \(owner.space), labels = \(owner.labels),
-                description = \(owner.description), updated_at = \(owner.updatedAt)
+                description = \(owner.description), updated_at = \(owner.updatedAt),
+                mac = \(owner.mac.map { ByteBuffer(bytes: $0) }), mac_version = \(owner.macVersion)
             WHERE uuid = \(owner.uuid)
             """,
             logger: logger
@@ -117,7 +127,7 @@ public struct OwnerRepository: Sendable {
     public func contexts(inSpaces spaces: [String], withAnyLabel labels: [String], excluding: [UUID], on session: StoreSession) async throws -> [OwnerRecord] {
         try await records(session.query(
             """
-            SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+            SELECT \(unescaped: Self.columns)
             FROM config_owners
             WHERE kind = 'context' AND space = ANY(\(spaces)) AND labels && \(labels) AND NOT (uuid = ANY(\(excluding)))
             ORDER BY id
@@ -130,7 +140,7 @@ public struct OwnerRepository: Sendable {
     public func stacksAttached(to context: UUID, on session: StoreSession) async throws -> [OwnerRecord] {
         try await records(session.query(
             """
-            SELECT o.uuid, o.kind, o.id, o.name, o.space, o.labels, o.description, o.created_at, o.updated_at
+            SELECT o.uuid, o.kind, o.id, o.name, o.space, o.labels, o.description, o.created_at, o.updated_at, o.mac, o.mac_version
             FROM stack_context_attachments a JOIN config_owners o ON o.uuid = a.stack_uuid
             WHERE a.context_uuid = \(context) ORDER BY o.id
             """,
@@ -149,26 +159,47 @@ public struct OwnerRepository: Sendable {
 
     private func records(_ rows: PostgresRowSequence) async throws -> [OwnerRecord] {
         var result: [OwnerRecord] = []
-        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt) in rows.decode(
-            (UUID, String, String, String, String, [String], String, Date, Date).self
+        for try await (uuid, kind, id, name, space, labels, description, createdAt, updatedAt, mac, macVersion) in rows.decode(
+            (UUID, String, String, String, String, [String], String, Date, Date, ByteBuffer?, Int32?).self
         ) {
             result.append(OwnerRecord(
                 uuid: uuid, kind: try .stored(kind, in: "owner \(uuid)"), id: id, name: name, space: space,
-                labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt
+                labels: labels, description: description, createdAt: createdAt, updatedAt: updatedAt,
+                mac: mac.map { Array($0.readableBytesView) }, macVersion: macVersion
             ))
         }
         return result
+    }
+
+    private static let columns = "uuid, kind, id, name, space, labels, description, created_at, updated_at, mac, mac_version"
+
+    /// Owners whose code `integrity` key version `macVersion` made (every owner without a
+    /// code when nil).
+    public func ownersAuthenticated(byVersion macVersion: Int32?, on session: StoreSession) async throws -> [OwnerRecord] {
+        try await records(session.query(
+            """
+            SELECT \(unescaped: Self.columns) FROM config_owners
+            WHERE (\(macVersion)::integer IS NULL AND mac IS NULL) OR mac_version = \(macVersion)
+            """,
+            logger: logger
+        ))
+    }
+
+    public func setAuthenticationCode(uuid: UUID, mac: [UInt8], macVersion: Int32, on session: StoreSession) async throws {
+        try await session.query(
+            "UPDATE config_owners SET mac = \(ByteBuffer(bytes: mac)), mac_version = \(macVersion) WHERE uuid = \(uuid)", logger: logger
+        )
     }
 }
 
 /// The statement behind ``OwnerRepository/find(kind:id:reachFrom:on:)``.
 struct OwnerInReach: PostgresPreparedStatement {
-    static let name = "coffer_owner_in_reach_v1"
+    static let name = "coffer_owner_in_reach_v2"
     static let sql = SpaceReach.subtreeOfFirstParameter + """
-        SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at
+        SELECT uuid, kind, id, name, space, labels, description, created_at, updated_at, mac, mac_version
         FROM config_owners WHERE kind = $2 AND id = $3 AND space IN (SELECT id FROM subtree)
         """
-    typealias Row = (UUID, String, String, String, String, [String], String, Date, Date)
+    typealias Row = (UUID, String, String, String, String, [String], String, Date, Date, ByteBuffer?, Int32?)
 
     var space: String
     var kind: String

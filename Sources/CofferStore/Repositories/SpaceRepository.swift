@@ -11,15 +11,32 @@ public struct SpaceRecord: Sendable, Equatable {
     public var description: String
     public var createdAt: Date
     public var updatedAt: Date
+    /// The authentication code over id and parent, and the `integrity` key version that made it.
+    public var mac: [UInt8]?
+    public var macVersion: Int32?
 
-    public init(id: String, name: String, parent: String?, description: String, createdAt: Date = Date(), updatedAt: Date = Date()) {
+    public init(id: String, name: String, parent: String?, description: String, createdAt: Date = Date(), updatedAt: Date = Date(),
+                mac: [UInt8]? = nil, macVersion: Int32? = nil) {
         self.id = id
         self.name = name
         self.parent = parent
         self.description = description
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.mac = mac
+        self.macVersion = macVersion
     }
+
+    /// The space every tree hangs from; it has no parent and no code.
+    public static let root = "root"
+}
+
+/// A space's place in the tree as stored, with its authentication code.
+public struct StoredSpaceLink: Sendable, Equatable {
+    public var id: String
+    public var parent: String?
+    public var mac: [UInt8]?
+    public var macVersion: Int32?
 }
 
 /// What still lives in a space, and so blocks deleting it.
@@ -61,6 +78,39 @@ public struct SpaceRepository: Sendable {
         return result
     }
 
+    /// Every space's id, parent and code: the whole tree, as the caller verifies it.
+    public func links(on session: StoreSession) async throws -> [StoredSpaceLink] {
+        var result: [StoredSpaceLink] = []
+        for try await (id, parent, mac, macVersion) in try await session.query(
+            "SELECT id, parent, mac, mac_version FROM spaces", logger: logger
+        ).decode((String, String?, ByteBuffer?, Int32?).self) {
+            result.append(StoredSpaceLink(id: id, parent: parent, mac: mac.map { Array($0.readableBytesView) }, macVersion: macVersion))
+        }
+        return result
+    }
+
+    /// Spaces whose code `integrity` key version `macVersion` made (every space but `root`
+    /// without a code when nil).
+    public func spacesAuthenticated(byVersion macVersion: Int32?, on session: StoreSession) async throws -> [StoredSpaceLink] {
+        var result: [StoredSpaceLink] = []
+        for try await (id, parent, mac, version) in try await session.query(
+            """
+            SELECT id, parent, mac, mac_version FROM spaces
+            WHERE id <> \(SpaceRecord.root) AND ((\(macVersion)::integer IS NULL AND mac IS NULL) OR mac_version = \(macVersion))
+            """,
+            logger: logger
+        ).decode((String, String?, ByteBuffer?, Int32?).self) {
+            result.append(StoredSpaceLink(id: id, parent: parent, mac: mac.map { Array($0.readableBytesView) }, macVersion: version))
+        }
+        return result
+    }
+
+    public func setAuthenticationCode(id: String, mac: [UInt8], macVersion: Int32, on session: StoreSession) async throws {
+        try await session.query(
+            "UPDATE spaces SET mac = \(ByteBuffer(bytes: mac)), mac_version = \(macVersion) WHERE id = \(id)", logger: logger
+        )
+    }
+
     public func find(id: String, on session: StoreSession) async throws -> SpaceRecord? {
         try await records(session.query(
             "SELECT id, name, parent, description, created_at, updated_at FROM spaces WHERE id = \(id)",
@@ -83,8 +133,9 @@ public struct SpaceRepository: Sendable {
     public func insert(_ space: SpaceRecord, on session: StoreSession) async throws {
         try await session.query(
             """
-            INSERT INTO spaces (id, name, parent, description, created_at, updated_at)
-            VALUES (\(space.id), \(space.name), \(space.parent), \(space.description), \(space.createdAt), \(space.updatedAt))
+            INSERT INTO spaces (id, name, parent, description, created_at, updated_at, mac, mac_version)
+            VALUES (\(space.id), \(space.name), \(space.parent), \(space.description), \(space.createdAt), \(space.updatedAt),
+                    \(space.mac.map { ByteBuffer(bytes: $0) }), \(space.macVersion))
             """,
             logger: logger
         )
@@ -94,7 +145,7 @@ public struct SpaceRepository: Sendable {
         try await session.query(
             """
             UPDATE spaces SET name = \(space.name), parent = \(space.parent), description = \(space.description),
-                updated_at = \(space.updatedAt)
+                updated_at = \(space.updatedAt), mac = \(space.mac.map { ByteBuffer(bytes: $0) }), mac_version = \(space.macVersion)
             WHERE id = \(space.id)
             """,
             logger: logger
