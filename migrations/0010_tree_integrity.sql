@@ -26,8 +26,9 @@ CREATE OR REPLACE FUNCTION coffer_runtime_config(
 LANGUAGE plpgsql AS $$
 DECLARE
     v_stack config_owners%ROWTYPE;
-    v_uuids uuid[];
-    v_sources text[];
+    -- The contexts that give values, in rank order, and the explicit attachments, as rows.
+    v_contexts config_owners[];
+    v_attachments stack_context_attachments[];
     v_automatic text;
     v_chain text[];
 BEGIN
@@ -42,57 +43,57 @@ BEGIN
         UNION ALL
         SELECT s.parent, up.depth + 1 FROM spaces s JOIN up ON s.id = up.id
         WHERE s.parent IS NOT NULL AND up.depth < 1000
-    )
-    SELECT array_agg(id ORDER BY depth) INTO v_chain FROM up;
-
-    WITH explicit AS (
-        SELECT a.context_uuid AS uuid, o.id, row_number() OVER (ORDER BY a.priority, o.id) AS rank
+    ),
+    explicit AS (
+        SELECT a AS attachment, o AS owner, o.uuid, row_number() OVER (ORDER BY a.priority, o.id) AS rank
         FROM stack_context_attachments a JOIN config_owners o ON o.uuid = a.context_uuid
         WHERE a.stack_uuid = v_stack.uuid AND a.context_uuid <> ALL (p_excluded)
     ),
     automatic AS (
-        SELECT o.uuid, o.id, 1000000000 + row_number() OVER (ORDER BY o.id) AS rank,
+        SELECT o AS owner, o.id, 1000000000 + row_number() OVER (ORDER BY o.id) AS rank,
                -- The stack labels that attached it (or `*`), for the audit row.
                array_to_string(ARRAY(
                    SELECT substr(l, 12) FROM unnest(o.labels) l
                    WHERE l = 'autoattach:*' OR substr(l, 12) = ANY (v_stack.labels) ORDER BY 1
                ), '+') AS matched
         FROM config_owners o
-        WHERE o.kind = 'context' AND o.space = ANY (v_chain)
+        WHERE o.kind = 'context' AND o.space IN (SELECT id FROM up)
           AND o.labels && (ARRAY['autoattach:*'] || ARRAY(SELECT 'autoattach:' || l FROM unnest(v_stack.labels) l))
           AND o.uuid NOT IN (SELECT uuid FROM explicit) AND o.uuid <> ALL (p_excluded)
     ),
     sources AS (
-        SELECT v_stack.uuid AS uuid, 'stack'::text AS source, 0::bigint AS rank
-        UNION ALL SELECT e.uuid, 'context:' || e.id, e.rank FROM explicit e
-        UNION ALL SELECT a.uuid, 'context:' || a.id, a.rank FROM automatic a
+        SELECT e.owner, e.rank FROM explicit e
+        UNION ALL SELECT a.owner, a.rank FROM automatic a
     )
-    SELECT array_agg(s.uuid ORDER BY s.rank), array_agg(s.source ORDER BY s.rank),
+    SELECT coalesce((SELECT array_agg(s.owner ORDER BY s.rank) FROM sources s), '{}'),
+           coalesce((SELECT array_agg(e.attachment) FROM explicit e), '{}'),
+           (SELECT array_agg(id ORDER BY depth) FROM up),
            (SELECT string_agg(a.id || ':' || a.matched, ',' ORDER BY a.id) FROM automatic a)
-    INTO v_uuids, v_sources, v_automatic FROM sources s;
+    INTO v_contexts, v_attachments, v_chain, v_automatic;
 
     INSERT INTO audit_events (actor, actor_space, action, resource, space, request_id, outcome, detail, mac, mac_version)
     VALUES (p_actor, p_actor_space, 'runtime_config.read', 'stack:' || p_stack || '/runtime-config', v_stack.space,
             p_request_id, 'success',
-            'contexts=' || (cardinality(v_uuids) - 1) || coalesce(' auto=' || v_automatic, ''), p_audit_mac, p_audit_mac_version);
+            'contexts=' || cardinality(v_contexts) || coalesce(' auto=' || v_automatic, ''), p_audit_mac, p_audit_mac_version);
 
-    RETURN QUERY SELECT v_stack.uuid, 'stack'::text, NULL::text, NULL::text, NULL::boolean, NULL::bytea, NULL::integer,
-                        v_stack.space, v_chain, v_stack.labels, NULL::integer, v_stack.mac, v_stack.mac_version;
     RETURN QUERY
-        SELECT o.uuid, s.source, NULL::text, NULL::text, NULL::boolean, NULL::bytea, NULL::integer,
-               o.space, NULL::text[], o.labels, NULL::integer, o.mac, o.mac_version
-        FROM unnest(v_uuids, v_sources) AS s(uuid, source) JOIN config_owners o ON o.uuid = s.uuid
-        WHERE s.source <> 'stack';
-    RETURN QUERY
+        SELECT v_stack.uuid, 'stack'::text, NULL::text, NULL::text, NULL::boolean, NULL::bytea, NULL::integer,
+               v_stack.space, v_chain, v_stack.labels, NULL::integer, v_stack.mac, v_stack.mac_version
+        UNION ALL
+        SELECT c.uuid, 'context:' || c.id, NULL::text, NULL::text, NULL::boolean, NULL::bytea, NULL::integer,
+               c.space, NULL::text[], c.labels, NULL::integer, c.mac, c.mac_version
+        FROM unnest(v_contexts) AS c
+        UNION ALL
         SELECT a.context_uuid, 'attachment'::text, NULL::text, NULL::text, NULL::boolean, NULL::bytea, NULL::integer,
                NULL::text, NULL::text[], NULL::text[], a.priority, a.mac, a.mac_version
-        FROM stack_context_attachments a
-        WHERE a.stack_uuid = v_stack.uuid AND a.context_uuid <> ALL (p_excluded);
-    RETURN QUERY
-        SELECT DISTINCT ON (e.config_id) s.uuid, s.source, e.config_id, e.type, e.write_only, e.sealed_value, e.version,
-               NULL::text, NULL::text[], NULL::text[], NULL::integer, NULL::bytea, NULL::integer
-        FROM unnest(v_uuids, v_sources) WITH ORDINALITY AS s(uuid, source, rank)
-        JOIN config_elements e ON e.owner_id = s.uuid
-        ORDER BY e.config_id, s.rank;
+        FROM unnest(v_attachments) AS a
+        UNION ALL
+        (SELECT DISTINCT ON (e.config_id) s.uuid, s.source, e.config_id, e.type, e.write_only, e.sealed_value, e.version,
+                NULL::text, NULL::text[], NULL::text[], NULL::integer, NULL::bytea, NULL::integer
+         FROM (SELECT v_stack.uuid AS uuid, 'stack'::text AS source, 0::bigint AS rank
+               UNION ALL
+               SELECT c.uuid, 'context:' || c.id, c.ordinality FROM unnest(v_contexts) WITH ORDINALITY AS c) s
+         JOIN config_elements e ON e.owner_id = s.uuid
+         ORDER BY e.config_id, s.rank);
 END
 $$;

@@ -21,7 +21,7 @@ struct CofferCommand: AsyncParsableCommand {
             4 database unreachable, 5 KMS unreachable.
             """,
         version: version,
-        subcommands: [MigrateCommand.self, ServeCommand.self, KeysCommand.self, RootKeyCommand.self, APIKeysCommand.self, ConfigCommand.self, KMSCommand.self, AuditCommand.self]
+        subcommands: [MigrateCommand.self, ServeCommand.self, KeysCommand.self, RootKeyCommand.self, APIKeysCommand.self, ConfigCommand.self, KMSCommand.self, AuditCommand.self, RunCommand.self]
     )
 
     /// Runs Swift concurrency's jobs on NIO's event loops, so a request's task, its HTTP

@@ -37,34 +37,8 @@ struct KMSCommand: AsyncParsableCommand {
                 throw CommandFailure(code: ExitStatus.invalidConfiguration,
                                      message: "COFFER_TOKEN is not set; get a token from POST /api/v1/auth/token with an API key")
             }
-            let base = (url ?? environment["COFFER_URL"] ?? "http://127.0.0.1:8080").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-            guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw CommandFailure(code: ExitStatus.invalidConfiguration, message: "the Coffer URL must be http(s)://host[:port]")
-            }
-            var allowed = CharacterSet.urlPathAllowed
-            allowed.remove(charactersIn: "/?#%;")
-            let name = key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
-            var request = HTTPClientRequest(url: "\(base)/api/v1/kms/keys/\(name)/\(operation)")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
-            let response: HTTPClientResponse
-            let data: ByteBuffer
-            do {
-                response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(timeout)))
-                data = try await response.body.collect(upTo: 16 * 1024 * 1024)
-            } catch {
-                throw CommandFailure(code: ExitStatus.unexpected, message: "cannot reach Coffer at \(base): \(type(of: error))")
-            }
-            let json = (try? JSONSerialization.jsonObject(with: Data(buffer: data))) as? [String: Any]
-            guard response.status == .ok, let json else {
-                let error = json?["error"] as? [String: Any]
-                let code = error?["code"] as? String ?? "http_\(response.status.code)"
-                let message = error?["message"] as? String ?? "the server answered \(response.status.code)"
-                throw CommandFailure(code: ExitStatus.unexpected, message: "\(operation) refused (\(response.status.code) \(code)): \(message)")
-            }
-            return json
+            let client = try CofferClient(url: url, timeout: timeout, environment: environment)
+            return try await client.call("/api/v1/kms/keys/\(CofferClient.segment(key))/\(operation)", token: token, body: body, what: operation)
         }
 
         var contextField: [String: String] {

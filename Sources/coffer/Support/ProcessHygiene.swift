@@ -8,6 +8,7 @@ enum ProcessHygiene {
     static let secretVariables = [
         "ENCRYPTION_RSA_PRIVATE_KEY", "PREVIOUS_ENCRYPTION_RSA_PRIVATE_KEY", "DATABASE_URL",
         "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "COFFER_TOKEN",
+        "COFFER_API_KEY_SECRET",
     ]
 
     static func apply() {
