@@ -22,8 +22,12 @@ import Testing
             try await server.request("GET", path, token: token).body["value"] as? String
         }
 
+        /// The ids a list route shows; the route must answer 200, so an empty set means
+        /// nothing shown, not a refused request.
         func ids(_ path: String) async throws -> Set<String> {
-            Set((try await server.request("GET", path, token: token).body["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+            let reply = try await server.request("GET", path, token: token)
+            #expect(reply.status == 200, "GET \(path): \(reply.status)")
+            return Set((reply.body["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
         }
 
         /// The runtime config's values by config id (nil when refused).

@@ -75,8 +75,10 @@ public final class SpaceTree: Sendable {
         let confirmed = reach.filter { chain(of: $0)?.contains(caller) == true }
         if confirmed.count == reach.count { return confirmed }
         try await reload(on: session)
-        let verified = reach.filter { chain(of: $0)?.contains(caller) == true }
-        for space in reach where !verified.contains(space) { refused(space, within: caller) }
+        var verified: [String] = []
+        for space in reach {
+            if chain(of: space)?.contains(caller) == true { verified.append(space) } else { refused(space, within: caller) }
+        }
         return verified
     }
 
